@@ -9,11 +9,13 @@
 //! Architecture invariant: pure. No async runtime, no files, no sockets, no clock: callers pass
 //! the current time in.
 
+pub mod codec;
 pub mod defaults;
 pub mod field_error;
 pub mod openapi;
 pub mod patch;
 pub mod protobuf;
+pub mod qos;
 pub mod resources;
 pub mod selector;
 pub mod table;

@@ -12,9 +12,11 @@
 //! - `watch(prefix, after)` delivers every change with revision > `after` under the prefix, in
 //!   revision order, or fails with `Compacted` if that history is gone.
 
+mod compactor;
 mod error;
 pub mod memory;
 pub mod sqlite;
+mod watch;
 
 #[cfg(test)]
 mod conformance;
@@ -22,7 +24,10 @@ mod conformance;
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 
+pub use compactor::{compact_once, spawn_compactor};
 pub use error::StoreError;
+pub use memory::MemoryBackend;
+pub use sqlite::{Options as SqliteOptions, SqliteBackend};
 
 /// A store revision. 0 means "none" or "current" depending on the call.
 pub type Revision = i64;

@@ -1,0 +1,131 @@
+//! How objects sit in the store: keys (`/registry/pods/default/busybox`), the JSON bytes
+//! stored (everything but `metadata.resourceVersion`, which is the store revision and is set
+//! on the way out), and small helpers over object JSON shared by the verbs.
+
+use api::ResourceInfo;
+use serde_json::{Map, Value};
+use store::{KeyValue, Revision};
+
+use crate::error::{ApiError, ApiResult};
+
+/// The key of one object.
+pub fn key(info: &ResourceInfo, namespace: Option<&str>, name: &str) -> String {
+    match namespace.filter(|_| info.namespaced) {
+        Some(namespace) => format!("{}{namespace}/{name}", info.key_prefix()),
+        None => format!("{}{name}", info.key_prefix()),
+    }
+}
+
+/// The key prefix of every object of a resource, or of those in one namespace.
+pub fn prefix(info: &ResourceInfo, namespace: Option<&str>) -> String {
+    match namespace.filter(|_| info.namespaced) {
+        Some(namespace) => format!("{}{namespace}/", info.key_prefix()),
+        None => info.key_prefix(),
+    }
+}
+
+/// The object stored under a key, with `resourceVersion` set to its revision.
+pub fn from_kv(kv: &KeyValue) -> ApiResult<Value> {
+    from_bytes(&kv.value, kv.mod_revision)
+}
+
+pub fn from_bytes(bytes: &[u8], revision: Revision) -> ApiResult<Value> {
+    let mut object: Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::internal(format!("stored object is not valid JSON: {e}")))?;
+    set_resource_version(&mut object, revision);
+    Ok(object)
+}
+
+/// The bytes to store for an object (no `resourceVersion`: the revision is the version).
+pub fn to_bytes(object: &Value) -> Vec<u8> {
+    let mut stored = object.clone();
+    if let Some(metadata) = stored.get_mut("metadata").and_then(Value::as_object_mut) {
+        metadata.remove("resourceVersion");
+    }
+    api::codec::to_json_bytes(&stored)
+}
+
+pub fn set_resource_version(object: &mut Value, revision: Revision) {
+    metadata_mut(object).insert("resourceVersion".into(), Value::String(revision.to_string()));
+}
+
+/// `metadata` as a mutable map, created if missing or not an object.
+pub fn metadata_mut(object: &mut Value) -> &mut Map<String, Value> {
+    if !object.is_object() {
+        *object = Value::Object(Map::new());
+    }
+    let map = object.as_object_mut().expect("just made an object");
+    let metadata = map.entry("metadata").or_insert_with(|| Value::Object(Map::new()));
+    if !metadata.is_object() {
+        *metadata = Value::Object(Map::new());
+    }
+    metadata.as_object_mut().expect("just made an object")
+}
+
+pub fn metadata_str<'a>(object: &'a Value, field: &str) -> Option<&'a str> {
+    object.get("metadata")?.get(field)?.as_str()
+}
+
+pub fn name_of(object: &Value) -> &str {
+    metadata_str(object, "name").unwrap_or("")
+}
+
+/// The resourceVersion a client sent, if any: `None` when absent or empty.
+pub fn resource_version_of(object: &Value) -> ApiResult<Option<Revision>> {
+    match metadata_str(object, "resourceVersion") {
+        None | Some("") => Ok(None),
+        Some(text) => text
+            .parse::<Revision>()
+            .map(Some)
+            .map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {text:?}"))),
+    }
+}
+
+pub fn finalizers(object: &Value) -> Vec<String> {
+    object
+        .get("metadata")
+        .and_then(|m| m.get("finalizers"))
+        .and_then(Value::as_array)
+        .map(|items| items.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+pub fn is_being_deleted(object: &Value) -> bool {
+    metadata_str(object, "deletionTimestamp").is_some()
+}
+
+/// Current time as Kubernetes writes `metav1.Time`: RFC 3339, whole seconds, UTC.
+pub fn now_rfc3339(now: jiff::Timestamp) -> String {
+    now.round(jiff::Unit::Second).unwrap_or(now).strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// A random 5-character suffix from apimachinery's alphabet (no vowels, no look-alikes).
+pub fn generate_name_suffix() -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..5).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_versions() {
+        let pods = api::resources::find("", "v1", "pods").unwrap();
+        let nodes = api::resources::find("", "v1", "nodes").unwrap();
+        assert_eq!(key(pods, Some("default"), "a"), "/registry/pods/default/a");
+        assert_eq!(key(nodes, None, "n1"), "/registry/nodes/n1");
+        assert_eq!(prefix(pods, None), "/registry/pods/");
+        let mut object = serde_json::json!({"metadata": {"name": "a", "resourceVersion": "5"}});
+        let bytes = to_bytes(&object);
+        assert!(!String::from_utf8_lossy(&bytes).contains("resourceVersion"));
+        assert_eq!(from_bytes(&bytes, 9).unwrap()["metadata"]["resourceVersion"], "9");
+        set_resource_version(&mut object, 7);
+        assert_eq!(resource_version_of(&object).unwrap(), Some(7));
+        assert_eq!(generate_name_suffix().len(), 5);
+        let t: jiff::Timestamp = "2025-01-02T03:04:05.6Z".parse().unwrap();
+        assert_eq!(now_rfc3339(t), "2025-01-02T03:04:06Z");
+    }
+}
