@@ -117,16 +117,11 @@ pub enum UpdateScope {
     Internal,
 }
 
-/// The outcome of an update: the object now stored (or that would be, under dry run).
-pub struct Updated {
-    pub object: Value,
-    /// The update removed the last finalizer of an object being deleted, which is now gone.
-    pub deleted: bool,
-}
-
 /// Reads the object, asks `mutate` for the desired object, prepares and validates it, and
 /// writes it with compare-and-swap, retrying on conflicts unless the client pinned a
 /// resourceVersion. An update that changes nothing writes nothing (no new revision).
+/// Returns the object now stored (or that would be, under dry run); when the update removed
+/// the last finalizer of an object being deleted, its last state (it is gone).
 pub async fn update<F>(
     server: &ApiServer,
     info: &ResourceInfo,
@@ -136,7 +131,7 @@ pub async fn update<F>(
     dry_run: bool,
     now: jiff::Timestamp,
     mut mutate: F,
-) -> ApiResult<Updated>
+) -> ApiResult<Value>
 where
     F: FnMut(&Value) -> ApiResult<Value>,
 {
@@ -153,16 +148,16 @@ where
         let mut next = prepare_update(info, scope, desired, &current, now)?;
         objects::set_resource_version(&mut next, revision);
         if next == current {
-            return Ok(Updated { object: current, deleted: false });
+            return Ok(current);
         }
         if finalized(info, &next) {
             if dry_run {
-                return Ok(Updated { object: next, deleted: true });
+                return Ok(next);
             }
             match server.backend.delete(&key, Some(revision)).await {
                 Ok(kv) => {
                     objects::set_resource_version(&mut next, kv.mod_revision);
-                    return Ok(Updated { object: next, deleted: true });
+                    return Ok(next);
                 }
                 Err(StoreError::Conflict { .. }) if pinned.is_none() => continue,
                 Err(StoreError::Conflict { .. }) => return Err(ApiError::conflict(info, name)),
@@ -171,12 +166,12 @@ where
             }
         }
         if dry_run {
-            return Ok(Updated { object: next, deleted: false });
+            return Ok(next);
         }
         match server.backend.update(&key, to_bytes(&next), revision).await {
             Ok(new_revision) => {
                 objects::set_resource_version(&mut next, new_revision);
-                return Ok(Updated { object: next, deleted: false });
+                return Ok(next);
             }
             Err(StoreError::Conflict { .. }) if pinned.is_none() => continue,
             Err(StoreError::Conflict { .. }) => return Err(ApiError::conflict(info, name)),

@@ -359,7 +359,12 @@ fn merge_patch_into_original(original: &mut Map<String, Value>, patch: &mut Map<
         let (subschema, meta) = schema.lookup_slice(&original_key);
         validate_patch_with_set_order_list(patch_list.as_deref().unwrap_or_default(), &set_order, meta.merge_key)?;
 
-        let server_order = original_list.clone().unwrap_or_default();
+        let server_order = match (&original_list, &patch_list) {
+            (Some(o), Some(p)) if meta.strategy == Strategy::Merge && !meta.merge_key.is_empty() => {
+                go_aliased_server_order(o, p, meta.merge_key)
+            }
+            _ => original_list.clone().unwrap_or_default(),
+        };
         // Upstream checks the element type after merging, so merge errors come first.
         let element_kind =
             slice_element_kind(original_list.as_deref().unwrap_or_default(), patch_list.as_deref().unwrap_or_default());
@@ -388,6 +393,63 @@ fn merge_patch_into_original(original: &mut Map<String, Value>, patch: &mut Map<
         patch.remove(&original_key);
     }
     Ok(())
+}
+
+/// The live list as upstream's `mergePatchIntoOriginal` sees it after `mergeSlice` ran: Go
+/// deletes list items by shifting the shared backing array left in place and appends new items
+/// into its spare capacity, so the `originalFieldValue` used to order server-only items shows
+/// those writes. Reproduced here, assuming the capacity Go's `append` growth gives a decoded
+/// list (the next power of two), because upstream's placement of server-only items depends on
+/// it when a patch both deletes and adds items.
+fn go_aliased_server_order(original: &[Value], patch: &[Value], merge_key: &str) -> Vec<Value> {
+    let n = original.len();
+    let cap = if n == 0 { 0 } else { n.next_power_of_two() };
+    let mut backing = original.to_vec();
+    let mut len = n;
+    let key_of = |v: &Value| v.as_object().and_then(|m| m.get(merge_key)).cloned();
+    let mut replace = false;
+    for item in patch {
+        let Some(m) = item.as_object() else { return original.to_vec() };
+        match m.get(DIRECTIVE_MARKER).and_then(Value::as_str) {
+            Some(DELETE_DIRECTIVE) => {
+                let Some(target) = m.get(merge_key) else { return original.to_vec() };
+                // `deleteMatchingEntries`: `append(s[:i], s[i+1:]...)` until no match is left.
+                while let Some(i) = backing[..len].iter().position(|v| key_of(v).as_ref() == Some(target)) {
+                    // The slot past the new end keeps its old value, as in Go.
+                    let last = backing[len - 1].clone();
+                    backing[i..len].rotate_left(1);
+                    backing[len - 1] = last;
+                    len -= 1;
+                }
+            }
+            Some(_) => replace = true,
+            None => {}
+        }
+    }
+    if !replace {
+        // `mergeSliceWithoutSpecialElements` appends unmatched items while capacity lasts.
+        let mut merged_keys: Vec<Option<Value>> = backing[..len].iter().map(key_of).collect();
+        for item in patch {
+            if contains_directive_marker(item) {
+                continue;
+            }
+            let key = key_of(item);
+            if key.is_some() && merged_keys.contains(&key) {
+                continue;
+            }
+            let at = merged_keys.len();
+            if at >= cap {
+                // Go reallocates: later appends no longer touch the live list's array.
+                break;
+            }
+            if let Some(slot) = backing.get_mut(at) {
+                *slot = item.clone();
+            }
+            merged_keys.push(key);
+        }
+    }
+    backing.truncate(n);
+    backing
 }
 
 /// The relative order of the patch list's items must match the `$setElementOrder` list's, and

@@ -56,7 +56,7 @@ pub async fn patch_scoped(request: ResourceRequest, scope: UpdateScope) -> ApiRe
         },
     )
     .await?;
-    request.respond(StatusCode::OK, updated.object, &warnings)
+    request.respond(StatusCode::OK, updated, &warnings)
 }
 
 /// Applies a patch to `current` as kube-apiserver does: the resourceVersion of `current` is

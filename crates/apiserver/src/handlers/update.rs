@@ -28,7 +28,7 @@ pub async fn put(request: ResourceRequest, scope: UpdateScope) -> ApiResult<Resp
         |_current| Ok(object.clone()),
     )
     .await?;
-    request.respond(StatusCode::OK, updated.object, &warnings)
+    request.respond(StatusCode::OK, updated, &warnings)
 }
 
 /// The body's name and namespace must be those of the URL (an empty namespace is filled in).

@@ -29,5 +29,5 @@ pub async fn update(request: ResourceRequest) -> ApiResult<Response> {
         },
     )
     .await?;
-    request.respond(StatusCode::OK, updated.object, &warnings)
+    request.respond(StatusCode::OK, updated, &warnings)
 }

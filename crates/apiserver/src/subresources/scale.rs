@@ -80,5 +80,5 @@ pub async fn handle(request: ResourceRequest) -> ApiResult<Response> {
         },
     )
     .await?;
-    Ok(json_response(StatusCode::OK, &to_scale(&updated.object)))
+    Ok(json_response(StatusCode::OK, &to_scale(&updated)))
 }
