@@ -10,6 +10,7 @@
 //! the current time in.
 
 pub mod codec;
+pub mod convert;
 pub mod defaults;
 pub mod field_error;
 pub mod openapi;

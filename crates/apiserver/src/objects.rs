@@ -24,21 +24,24 @@ pub fn prefix(info: &ResourceInfo, namespace: Option<&str>) -> String {
     }
 }
 
-/// The object stored under a key, with `resourceVersion` set to its revision.
-pub fn from_kv(kv: &KeyValue) -> ApiResult<Value> {
-    from_bytes(&kv.value, kv.mod_revision)
+/// The object stored under a key, as `info` serves it, with `resourceVersion` set to its
+/// revision.
+pub fn from_kv(info: &ResourceInfo, kv: &KeyValue) -> ApiResult<Value> {
+    from_bytes(info, &kv.value, kv.mod_revision)
 }
 
-pub fn from_bytes(bytes: &[u8], revision: Revision) -> ApiResult<Value> {
-    let mut object: Value = serde_json::from_slice(bytes)
+pub fn from_bytes(info: &ResourceInfo, bytes: &[u8], revision: Revision) -> ApiResult<Value> {
+    let stored: Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::internal(format!("stored object is not valid JSON: {e}")))?;
+    let mut object = api::convert::from_storage(info, stored);
     set_resource_version(&mut object, revision);
     Ok(object)
 }
 
-/// The bytes to store for an object (no `resourceVersion`: the revision is the version).
-pub fn to_bytes(object: &Value) -> Vec<u8> {
-    let mut stored = object.clone();
+/// The bytes to store for an object served as `info` (no `resourceVersion`: the revision is
+/// the version).
+pub fn to_bytes(info: &ResourceInfo, object: &Value) -> Vec<u8> {
+    let mut stored = api::convert::to_storage(info, object.clone());
     if let Some(metadata) = stored.get_mut("metadata").and_then(Value::as_object_mut) {
         metadata.remove("resourceVersion");
     }
@@ -119,9 +122,9 @@ mod tests {
         assert_eq!(key(nodes, None, "n1"), "/registry/nodes/n1");
         assert_eq!(prefix(pods, None), "/registry/pods/");
         let mut object = serde_json::json!({"metadata": {"name": "a", "resourceVersion": "5"}});
-        let bytes = to_bytes(&object);
+        let bytes = to_bytes(pods, &object);
         assert!(!String::from_utf8_lossy(&bytes).contains("resourceVersion"));
-        assert_eq!(from_bytes(&bytes, 9).unwrap()["metadata"]["resourceVersion"], "9");
+        assert_eq!(from_bytes(pods, &bytes, 9).unwrap()["metadata"]["resourceVersion"], "9");
         set_resource_version(&mut object, 7);
         assert_eq!(resource_version_of(&object).unwrap(), Some(7));
         assert_eq!(generate_name_suffix().len(), 5);

@@ -21,7 +21,7 @@ fn tracks_generation(info: &ResourceInfo) -> bool {
 pub async fn read(server: &ApiServer, info: &ResourceInfo, namespace: Option<&str>, name: &str) -> ApiResult<(Value, Revision)> {
     let key = objects::key(info, namespace, name);
     match server.backend.get(&key).await? {
-        Some(kv) => Ok((from_kv(&kv)?, kv.mod_revision)),
+        Some(kv) => Ok((from_kv(info, &kv)?, kv.mod_revision)),
         None => Err(ApiError::not_found(info, name)),
     }
 }
@@ -96,7 +96,7 @@ pub async fn create(server: &ApiServer, info: &ResourceInfo, mut object: Value, 
         }
         return Ok(object);
     }
-    match server.backend.create(&key, to_bytes(&object)).await {
+    match server.backend.create(&key, to_bytes(info, &object)).await {
         Ok(revision) => {
             objects::set_resource_version(&mut object, revision);
             Ok(object)
@@ -168,7 +168,7 @@ where
         if dry_run {
             return Ok(next);
         }
-        match server.backend.update(&key, to_bytes(&next), revision).await {
+        match server.backend.update(&key, to_bytes(info, &next), revision).await {
             Ok(new_revision) => {
                 objects::set_resource_version(&mut next, new_revision);
                 return Ok(next);
@@ -358,7 +358,7 @@ pub async fn delete(
         if options.dry_run {
             return Ok(Deleted::Pending(next));
         }
-        match server.backend.update(&key, to_bytes(&next), revision).await {
+        match server.backend.update(&key, to_bytes(info, &next), revision).await {
             Ok(new_revision) => {
                 objects::set_resource_version(&mut next, new_revision);
                 return Ok(Deleted::Pending(next));

@@ -40,8 +40,8 @@ pub(crate) fn apply(original: &Value, patch: &Value) -> Result<Value, PatchError
     }
     let mut decoded = Vec::with_capacity(ops.len());
     for (i, op) in ops.iter().enumerate() {
-        let op: ::json_patch::PatchOperation = serde_json::from_value(op.clone())
-            .map_err(|e| PatchError::unprocessable(format!("operation {i}: {e}")))?;
+        let op: ::json_patch::PatchOperation =
+            serde_json::from_value(op.clone()).map_err(|e| PatchError::unprocessable(format!("operation {i}: {e}")))?;
         decoded.push(op);
     }
     let mut doc = original.clone();

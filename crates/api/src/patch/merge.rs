@@ -74,7 +74,9 @@ fn merge_docs(doc: &mut Map<String, Value>, patch: &Map<String, Value>) {
 /// `pruneNulls`: drops `null` members of objects, at any depth; `null` list items stay.
 fn pruned(v: Value) -> Value {
     match v {
-        Value::Object(m) => Value::Object(m.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, pruned(v))).collect()),
+        Value::Object(m) => {
+            Value::Object(m.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, pruned(v))).collect())
+        }
         Value::Array(items) => Value::Array(items.into_iter().map(pruned).collect()),
         other => other,
     }

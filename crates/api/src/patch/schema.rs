@@ -215,7 +215,8 @@ mod tests {
     #[test]
     fn every_served_kind_has_a_root() {
         for r in crate::resources::all() {
-            let api_version = if r.group.is_empty() { r.version.to_string() } else { format!("{}/{}", r.group, r.version) };
+            let api_version =
+                if r.group.is_empty() { r.version.to_string() } else { format!("{}/{}", r.group, r.version) };
             assert!(root_for(&api_version, r.kind).is_some(), "{api_version} {}", r.kind);
         }
         assert!(root_for("autoscaling/v1", "Scale").is_some());

@@ -151,7 +151,11 @@ const MAP_TYPE: &str = "map[string]interface {}";
 const SLICE_TYPE: &str = "[]interface {}";
 
 /// Merges `patch` into `original`, as upstream's `mergeMap`.
-fn merge_map(mut original: Map<String, Value>, mut patch: Map<String, Value>, schema: Schema) -> Result<Map<String, Value>> {
+fn merge_map(
+    mut original: Map<String, Value>,
+    mut patch: Map<String, Value>,
+    schema: Schema,
+) -> Result<Map<String, Value>> {
     if let Some(directive) = patch.get(DIRECTIVE_MARKER) {
         return handle_directive_in_merge_map(directive.clone(), patch);
     }
@@ -338,7 +342,11 @@ fn extract_key(s: &str, prefix: &str) -> Result<String> {
 
 /// Processes every `$setElementOrder/<list>` directive: merges `<list>` and orders the result,
 /// with precedence `$setElementOrder` > order in the patch list > order in the live list.
-fn merge_patch_into_original(original: &mut Map<String, Value>, patch: &mut Map<String, Value>, schema: Schema) -> Result<()> {
+fn merge_patch_into_original(
+    original: &mut Map<String, Value>,
+    patch: &mut Map<String, Value>,
+    schema: Schema,
+) -> Result<()> {
     let keys: Vec<String> = patch.keys().filter(|k| k.starts_with(SET_ELEMENT_ORDER_PREFIX)).cloned().collect();
     for key in keys {
         let Some(set_order_v) = patch.remove(&key) else { continue };
@@ -458,7 +466,8 @@ fn validate_patch_with_set_order_list(patch_list: &[Value], set_order: &[Value],
     if set_order.is_empty() || patch_list.is_empty() {
         return Ok(());
     }
-    let non_delete = if merge_key.is_empty() { patch_list.to_vec() } else { extract_to_delete_items(patch_list.to_vec())?.0 };
+    let non_delete =
+        if merge_key.is_empty() { patch_list.to_vec() } else { extract_to_delete_items(patch_list.to_vec())?.0 };
     let (mut p, mut s) = (0, 0);
     while p < non_delete.len() && s < set_order.len() {
         if contains_directive_marker(&non_delete[p]) {
@@ -862,7 +871,13 @@ fn validate_merge_key_in_lists(merge_key: &str, items: &[Value]) -> Result<()> {
 /// Inserts each of `left` (server-only items) into `right` (patch items), both already sorted:
 /// a left item goes before the first right item that follows it in `server_order`. Relative
 /// orders within each list are kept (upstream's `mergeSortedSlice`).
-fn merge_sorted_slice(left: Vec<Value>, right: Vec<Value>, server_order: &[Value], merge_key: &str, kind: Kind) -> Vec<Value> {
+fn merge_sorted_slice(
+    left: Vec<Value>,
+    right: Vec<Value>,
+    server_order: &[Value],
+    merge_key: &str,
+    kind: Kind,
+) -> Vec<Value> {
     let index = OrderIndex::new(server_order, merge_key, kind);
     let mut out = Vec::with_capacity(left.len() + right.len());
     let mut left = left.into_iter().peekable();

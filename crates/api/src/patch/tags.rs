@@ -46,21 +46,15 @@ pub(super) static CORE_NAMESPACE: StructType = StructType {
 };
 /// `core/v1` Event.
 pub(super) static CORE_EVENT: StructType = StructType {
-    fields: &[
-        Field { name: "metadata", ty: Ty::Struct(&META_OBJECT_META), strategy: "", merge_key: "" },
-    ],
+    fields: &[Field { name: "metadata", ty: Ty::Struct(&META_OBJECT_META), strategy: "", merge_key: "" }],
 };
 /// `core/v1` ConfigMap.
 pub(super) static CORE_CONFIG_MAP: StructType = StructType {
-    fields: &[
-        Field { name: "metadata", ty: Ty::Struct(&META_OBJECT_META), strategy: "", merge_key: "" },
-    ],
+    fields: &[Field { name: "metadata", ty: Ty::Struct(&META_OBJECT_META), strategy: "", merge_key: "" }],
 };
 /// `core/v1` Secret.
 pub(super) static CORE_SECRET: StructType = StructType {
-    fields: &[
-        Field { name: "metadata", ty: Ty::Struct(&META_OBJECT_META), strategy: "", merge_key: "" },
-    ],
+    fields: &[Field { name: "metadata", ty: Ty::Struct(&META_OBJECT_META), strategy: "", merge_key: "" }],
 };
 /// `core/v1` Service.
 pub(super) static CORE_SERVICE: StructType = StructType {
@@ -72,9 +66,7 @@ pub(super) static CORE_SERVICE: StructType = StructType {
 };
 /// `core/v1` Endpoints.
 pub(super) static CORE_ENDPOINTS: StructType = StructType {
-    fields: &[
-        Field { name: "metadata", ty: Ty::Struct(&META_OBJECT_META), strategy: "", merge_key: "" },
-    ],
+    fields: &[Field { name: "metadata", ty: Ty::Struct(&META_OBJECT_META), strategy: "", merge_key: "" }],
 };
 /// `core/v1` ServiceAccount.
 pub(super) static CORE_SERVICE_ACCOUNT: StructType = StructType {
@@ -85,9 +77,7 @@ pub(super) static CORE_SERVICE_ACCOUNT: StructType = StructType {
 };
 /// `coordination/v1` Lease.
 pub(super) static COORDINATION_LEASE: StructType = StructType {
-    fields: &[
-        Field { name: "metadata", ty: Ty::Struct(&META_OBJECT_META), strategy: "", merge_key: "" },
-    ],
+    fields: &[Field { name: "metadata", ty: Ty::Struct(&META_OBJECT_META), strategy: "", merge_key: "" }],
 };
 /// `apps/v1` Deployment.
 pub(super) static APPS_DEPLOYMENT: StructType = StructType {
@@ -107,15 +97,11 @@ pub(super) static APPS_REPLICA_SET: StructType = StructType {
 };
 /// `autoscaling/v1` Scale.
 pub(super) static AUTOSCALING_SCALE: StructType = StructType {
-    fields: &[
-        Field { name: "metadata", ty: Ty::Struct(&META_OBJECT_META), strategy: "", merge_key: "" },
-    ],
+    fields: &[Field { name: "metadata", ty: Ty::Struct(&META_OBJECT_META), strategy: "", merge_key: "" }],
 };
 /// `events/v1` Event.
 pub(super) static EVENTS_EVENT: StructType = StructType {
-    fields: &[
-        Field { name: "metadata", ty: Ty::Struct(&META_OBJECT_META), strategy: "", merge_key: "" },
-    ],
+    fields: &[Field { name: "metadata", ty: Ty::Struct(&META_OBJECT_META), strategy: "", merge_key: "" }],
 };
 /// `meta/v1` ObjectMeta.
 pub(super) static META_OBJECT_META: StructType = StructType {
@@ -130,7 +116,12 @@ pub(super) static CORE_POD_SPEC: StructType = StructType {
         Field { name: "volumes", ty: Ty::ListOf(&CORE_VOLUME), strategy: "merge,retainKeys", merge_key: "name" },
         Field { name: "initContainers", ty: Ty::ListOf(&CORE_CONTAINER), strategy: "merge", merge_key: "name" },
         Field { name: "containers", ty: Ty::ListOf(&CORE_CONTAINER), strategy: "merge", merge_key: "name" },
-        Field { name: "ephemeralContainers", ty: Ty::ListOf(&CORE_EPHEMERAL_CONTAINER), strategy: "merge", merge_key: "name" },
+        Field {
+            name: "ephemeralContainers",
+            ty: Ty::ListOf(&CORE_EPHEMERAL_CONTAINER),
+            strategy: "merge",
+            merge_key: "name",
+        },
         Field { name: "imagePullSecrets", ty: Ty::List, strategy: "merge", merge_key: "name" },
         Field { name: "hostAliases", ty: Ty::List, strategy: "merge", merge_key: "ip" },
         Field { name: "topologySpreadConstraints", ty: Ty::List, strategy: "merge", merge_key: "topologyKey" },
@@ -148,11 +139,8 @@ pub(super) static CORE_POD_STATUS: StructType = StructType {
     ],
 };
 /// `core/v1` NodeSpec.
-pub(super) static CORE_NODE_SPEC: StructType = StructType {
-    fields: &[
-        Field { name: "podCIDRs", ty: Ty::List, strategy: "merge", merge_key: "" },
-    ],
-};
+pub(super) static CORE_NODE_SPEC: StructType =
+    StructType { fields: &[Field { name: "podCIDRs", ty: Ty::List, strategy: "merge", merge_key: "" }] };
 /// `core/v1` NodeStatus.
 pub(super) static CORE_NODE_STATUS: StructType = StructType {
     fields: &[
@@ -161,52 +149,31 @@ pub(super) static CORE_NODE_STATUS: StructType = StructType {
     ],
 };
 /// `core/v1` NamespaceStatus.
-pub(super) static CORE_NAMESPACE_STATUS: StructType = StructType {
-    fields: &[
-        Field { name: "conditions", ty: Ty::List, strategy: "merge", merge_key: "type" },
-    ],
-};
+pub(super) static CORE_NAMESPACE_STATUS: StructType =
+    StructType { fields: &[Field { name: "conditions", ty: Ty::List, strategy: "merge", merge_key: "type" }] };
 /// `core/v1` ServiceSpec.
-pub(super) static CORE_SERVICE_SPEC: StructType = StructType {
-    fields: &[
-        Field { name: "ports", ty: Ty::List, strategy: "merge", merge_key: "port" },
-    ],
-};
+pub(super) static CORE_SERVICE_SPEC: StructType =
+    StructType { fields: &[Field { name: "ports", ty: Ty::List, strategy: "merge", merge_key: "port" }] };
 /// `core/v1` ServiceStatus.
-pub(super) static CORE_SERVICE_STATUS: StructType = StructType {
-    fields: &[
-        Field { name: "conditions", ty: Ty::List, strategy: "merge", merge_key: "type" },
-    ],
-};
+pub(super) static CORE_SERVICE_STATUS: StructType =
+    StructType { fields: &[Field { name: "conditions", ty: Ty::List, strategy: "merge", merge_key: "type" }] };
 /// `apps/v1` DeploymentSpec.
 pub(super) static APPS_DEPLOYMENT_SPEC: StructType = StructType {
-    fields: &[
-        Field { name: "template", ty: Ty::Struct(&CORE_POD_TEMPLATE_SPEC), strategy: "", merge_key: "" },
-    ],
+    fields: &[Field { name: "template", ty: Ty::Struct(&CORE_POD_TEMPLATE_SPEC), strategy: "", merge_key: "" }],
 };
 /// `apps/v1` DeploymentStatus.
-pub(super) static APPS_DEPLOYMENT_STATUS: StructType = StructType {
-    fields: &[
-        Field { name: "conditions", ty: Ty::List, strategy: "merge", merge_key: "type" },
-    ],
-};
+pub(super) static APPS_DEPLOYMENT_STATUS: StructType =
+    StructType { fields: &[Field { name: "conditions", ty: Ty::List, strategy: "merge", merge_key: "type" }] };
 /// `apps/v1` ReplicaSetSpec.
 pub(super) static APPS_REPLICA_SET_SPEC: StructType = StructType {
-    fields: &[
-        Field { name: "template", ty: Ty::Struct(&CORE_POD_TEMPLATE_SPEC), strategy: "", merge_key: "" },
-    ],
+    fields: &[Field { name: "template", ty: Ty::Struct(&CORE_POD_TEMPLATE_SPEC), strategy: "", merge_key: "" }],
 };
 /// `apps/v1` ReplicaSetStatus.
-pub(super) static APPS_REPLICA_SET_STATUS: StructType = StructType {
-    fields: &[
-        Field { name: "conditions", ty: Ty::List, strategy: "merge", merge_key: "type" },
-    ],
-};
+pub(super) static APPS_REPLICA_SET_STATUS: StructType =
+    StructType { fields: &[Field { name: "conditions", ty: Ty::List, strategy: "merge", merge_key: "type" }] };
 /// `core/v1` Volume.
 pub(super) static CORE_VOLUME: StructType = StructType {
-    fields: &[
-        Field { name: "ephemeral", ty: Ty::Struct(&CORE_EPHEMERAL_VOLUME_SOURCE), strategy: "", merge_key: "" },
-    ],
+    fields: &[Field { name: "ephemeral", ty: Ty::Struct(&CORE_EPHEMERAL_VOLUME_SOURCE), strategy: "", merge_key: "" }],
 };
 /// `core/v1` Container.
 pub(super) static CORE_CONTAINER: StructType = StructType {
@@ -235,13 +202,14 @@ pub(super) static CORE_POD_TEMPLATE_SPEC: StructType = StructType {
 };
 /// `core/v1` EphemeralVolumeSource.
 pub(super) static CORE_EPHEMERAL_VOLUME_SOURCE: StructType = StructType {
-    fields: &[
-        Field { name: "volumeClaimTemplate", ty: Ty::Struct(&CORE_PERSISTENT_VOLUME_CLAIM_TEMPLATE), strategy: "", merge_key: "" },
-    ],
+    fields: &[Field {
+        name: "volumeClaimTemplate",
+        ty: Ty::Struct(&CORE_PERSISTENT_VOLUME_CLAIM_TEMPLATE),
+        strategy: "",
+        merge_key: "",
+    }],
 };
 /// `core/v1` PersistentVolumeClaimTemplate.
 pub(super) static CORE_PERSISTENT_VOLUME_CLAIM_TEMPLATE: StructType = StructType {
-    fields: &[
-        Field { name: "metadata", ty: Ty::Struct(&META_OBJECT_META), strategy: "", merge_key: "" },
-    ],
+    fields: &[Field { name: "metadata", ty: Ty::Struct(&META_OBJECT_META), strategy: "", merge_key: "" }],
 };

@@ -83,7 +83,7 @@ pub async fn list(request: ResourceRequest) -> ApiResult<Response> {
             _ => return Err(ApiError::bad_request("resourceVersionMatch=Exact requires a resourceVersion")),
         };
     }
-    let page = scan(&request.server, &prefix, &start_after, revision, request.query.limit, |object| {
+    let page = scan(&request.server, info, &prefix, &start_after, revision, request.query.limit, |object| {
         selectors.matches(info, object)
     })
     .await
@@ -113,6 +113,7 @@ pub struct Page {
 /// items (0 = all) pass `keep`.
 pub async fn scan(
     server: &ApiServer,
+    info: &ResourceInfo,
     prefix: &str,
     start_after: &str,
     revision: Revision,
@@ -129,7 +130,7 @@ pub async fn scan(
         let mut last_key = None;
         for (index, kv) in result.kvs.iter().enumerate() {
             last_key = Some(kv.key.clone());
-            let object = objects::from_kv(kv)?;
+            let object = objects::from_kv(info, kv)?;
             if keep(&object) {
                 items.push(object);
                 if limit > 0 && items.len() == limit {
@@ -154,7 +155,7 @@ pub async fn list_matching(
     revision: Revision,
 ) -> ApiResult<(Vec<Value>, Revision)> {
     let prefix = objects::prefix(info, namespace);
-    let page = scan(server, &prefix, "", revision, 0, |object| selectors.matches(info, object)).await?;
+    let page = scan(server, info, &prefix, "", revision, 0, |object| selectors.matches(info, object)).await?;
     Ok((page.items, page.revision))
 }
 

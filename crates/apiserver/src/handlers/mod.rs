@@ -159,6 +159,6 @@ pub use update::put as put_scoped;
 
 /// Every object of a resource in every namespace (for allocators and bootstrap checks).
 pub async fn list_all(server: &ApiServer, info: &'static api::ResourceInfo) -> ApiResult<Vec<Value>> {
-    let page = list::scan(server, &crate::objects::prefix(info, None), "", 0, 0, |_| true).await?;
+    let page = list::scan(server, info, &crate::objects::prefix(info, None), "", 0, 0, |_| true).await?;
     Ok(page.items)
 }

@@ -142,8 +142,8 @@ impl Watch {
 
     /// The event to send for a store event, if the selectors let anything through.
     fn translate(&mut self, event: &store::Event) -> Option<bytes::Bytes> {
-        let object = objects::from_kv(&event.kv).ok()?;
-        let previous = event.prev_kv.as_ref().and_then(|kv| objects::from_kv(kv).ok());
+        let object = objects::from_kv(self.info, &event.kv).ok()?;
+        let previous = event.prev_kv.as_ref().and_then(|kv| objects::from_kv(self.info, kv).ok());
         let matches_now = self.selectors.matches(self.info, &object);
         let matched_before = previous.as_ref().is_some_and(|p| self.selectors.matches(self.info, p));
         let event_type = match (event.event_type, matched_before, matches_now) {
