@@ -50,7 +50,10 @@ async fn route(server: &Arc<ApiServer>, request: Request<Body>) -> Routed {
             if let Ok(revision) = server.backend.current_revision().await {
                 server.metrics.set_store_revision(revision);
             }
-            get_only("get", Ok(bytes_response(StatusCode::OK, "text/plain; version=0.0.4", server.metrics.encode().into_bytes())))
+            get_only(
+                "get",
+                Ok(bytes_response(StatusCode::OK, "text/plain; version=0.0.4", server.metrics.encode().into_bytes())),
+            )
         }
         Endpoint::CoreDiscovery => get_only(
             "get",

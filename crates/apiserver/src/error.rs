@@ -65,15 +65,17 @@ impl ApiError {
     }
 
     pub fn conflict_message(info: &ResourceInfo, name: &str, why: &str) -> Self {
-        Self::new(409, "Conflict", format!("Operation cannot be fulfilled on {} \"{name}\": {why}", info.group_resource()))
-            .with_details(Self::details_for(info, name))
+        Self::new(
+            409,
+            "Conflict",
+            format!("Operation cannot be fulfilled on {} \"{name}\": {why}", info.group_resource()),
+        )
+        .with_details(Self::details_for(info, name))
     }
 
     pub fn invalid(info: &ResourceInfo, name: &str, errors: &[FieldError]) -> Self {
-        let causes: Vec<Value> = errors
-            .iter()
-            .map(|e| json!({"reason": e.cause.reason(), "message": e.body(), "field": e.field}))
-            .collect();
+        let causes: Vec<Value> =
+            errors.iter().map(|e| json!({"reason": e.cause.reason(), "message": e.body(), "field": e.field})).collect();
         let mut details = json!({"name": name, "kind": info.kind, "causes": causes});
         if !info.group.is_empty() {
             details["group"] = json!(info.group);
@@ -81,9 +83,9 @@ impl ApiError {
         Self::new(422, "Invalid", api::field_error::invalid_message(info.kind, name, errors)).with_details(details)
     }
 
-    /// A 422 without field causes (a patch that cannot apply, for instance).
-    pub fn unprocessable(message: impl Into<String>) -> Self {
-        Self::new(422, "Invalid", message)
+    /// An error whose code and reason another module decided.
+    pub fn with_code(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
+        Self::new(code, reason, message)
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -99,7 +101,11 @@ impl ApiError {
     }
 
     pub fn method_not_supported(info: &ResourceInfo, verb: &str) -> Self {
-        Self::new(405, "MethodNotAllowed", format!("{verb} is not supported on resources of kind \"{}\"", info.group_resource()))
+        Self::new(
+            405,
+            "MethodNotAllowed",
+            format!("{verb} is not supported on resources of kind \"{}\"", info.group_resource()),
+        )
     }
 
     pub fn method_not_allowed() -> Self {
@@ -107,11 +113,23 @@ impl ApiError {
     }
 
     pub fn not_acceptable(accept: &str) -> Self {
-        Self::new(406, "NotAcceptable", format!("only the following media types are accepted: application/json, application/yaml, application/json;as=Table;v=v1;g=meta.k8s.io (requested {accept})"))
+        Self::new(
+            406,
+            "NotAcceptable",
+            format!(
+                "only the following media types are accepted: application/json, application/yaml, application/json;as=Table;v=v1;g=meta.k8s.io (requested {accept})"
+            ),
+        )
     }
 
     pub fn unsupported_media_type(content_type: &str) -> Self {
-        Self::new(415, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got {content_type})"))
+        Self::new(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got {content_type})"
+            ),
+        )
     }
 
     pub fn request_entity_too_large(limit: usize) -> Self {
@@ -155,9 +173,9 @@ impl From<store::StoreError> for ApiError {
             store::StoreError::Compacted { requested, compacted } => ApiError::gone(format!(
                 "The resourceVersion for the provided watch is too old (requested {requested}, compacted {compacted})."
             )),
-            store::StoreError::FutureRevision { requested, current } => ApiError::timeout(format!(
-                "Too large resource version: {requested}, current: {current}"
-            )),
+            store::StoreError::FutureRevision { requested, current } => {
+                ApiError::timeout(format!("Too large resource version: {requested}, current: {current}"))
+            }
             other => ApiError::internal(other.to_string()),
         }
     }

@@ -18,9 +18,14 @@ pub enum IncludeObject {
 pub enum Output {
     Json,
     /// `application/json;as=Table;v=v1;g=meta.k8s.io` (or `v1beta1`).
-    Table { version: &'static str, include: IncludeObject },
+    Table {
+        version: &'static str,
+        include: IncludeObject,
+    },
     /// `as=PartialObjectMetadata` / `as=PartialObjectMetadataList`.
-    PartialMetadata { version: &'static str },
+    PartialMetadata {
+        version: &'static str,
+    },
 }
 
 /// Picks the first acceptable media type in `Accept` order, as kube-apiserver does.
@@ -100,7 +105,13 @@ pub fn table(
 }
 
 /// A list response in the negotiated shape.
-pub fn list(info: &ResourceInfo, items: Vec<Value>, list_metadata: Value, output: Output, now: jiff::Timestamp) -> Value {
+pub fn list(
+    info: &ResourceInfo,
+    items: Vec<Value>,
+    list_metadata: Value,
+    output: Output,
+    now: jiff::Timestamp,
+) -> Value {
     match output {
         Output::Json => json!({
             "kind": info.list_kind(),
@@ -146,7 +157,10 @@ mod tests {
             Output::Table { version: "v1", include: IncludeObject::Metadata }
         );
         assert_eq!(negotiate(Some("application/json, */*"), None).unwrap(), Output::Json);
-        assert_eq!(negotiate(Some("application/vnd.kubernetes.protobuf,application/json"), None).unwrap(), Output::Json);
+        assert_eq!(
+            negotiate(Some("application/vnd.kubernetes.protobuf,application/json"), None).unwrap(),
+            Output::Json
+        );
         assert_eq!(negotiate(None, Some("Object")).unwrap(), Output::Json);
         assert!(negotiate(Some("application/vnd.kubernetes.protobuf"), None).is_err());
         assert!(negotiate(Some("text/html"), None).is_err());

@@ -23,7 +23,10 @@ pub enum Endpoint {
     /// `/apis/{group}`
     GroupDiscovery(String),
     /// `/api/v1` or `/apis/{group}/{version}`
-    GroupVersionDiscovery { group: String, version: String },
+    GroupVersionDiscovery {
+        group: String,
+        version: String,
+    },
     OpenApiV3Root,
     OpenApiV3(String),
     OpenApiV2,
@@ -217,7 +220,10 @@ mod tests {
         let namespace = resource("/api/v1/namespaces/kube-system");
         assert_eq!((namespace.info.kind, namespace.name.as_deref()), ("Namespace", Some("kube-system")));
         let namespace_status = resource("/api/v1/namespaces/x/status");
-        assert_eq!((namespace_status.info.kind, namespace_status.subresource.as_deref()), ("Namespace", Some("status")));
+        assert_eq!(
+            (namespace_status.info.kind, namespace_status.subresource.as_deref()),
+            ("Namespace", Some("status"))
+        );
         let scale = resource("/apis/apps/v1/namespaces/default/deployments/web/scale");
         assert_eq!((scale.info.kind, scale.subresource.as_deref()), ("Deployment", Some("scale")));
         let node = resource("/api/v1/nodes/n1/status");

@@ -18,7 +18,12 @@ fn tracks_generation(info: &ResourceInfo) -> bool {
 }
 
 /// The current object and its revision, or 404.
-pub async fn read(server: &ApiServer, info: &ResourceInfo, namespace: Option<&str>, name: &str) -> ApiResult<(Value, Revision)> {
+pub async fn read(
+    server: &ApiServer,
+    info: &ResourceInfo,
+    namespace: Option<&str>,
+    name: &str,
+) -> ApiResult<(Value, Revision)> {
     let key = objects::key(info, namespace, name);
     match server.backend.get(&key).await? {
         Some(kv) => Ok((from_kv(info, &kv)?, kv.mod_revision)),
@@ -106,6 +111,14 @@ pub async fn create(server: &ApiServer, info: &ResourceInfo, mut object: Value, 
     }
 }
 
+/// One object: its resource, namespace (for namespaced resources) and name.
+#[derive(Clone, Copy)]
+pub struct ObjectKey<'a> {
+    pub info: &'a ResourceInfo,
+    pub namespace: Option<&'a str>,
+    pub name: &'a str,
+}
+
 /// Which part of an object an update may change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UpdateScope {
@@ -124,9 +137,7 @@ pub enum UpdateScope {
 /// the last finalizer of an object being deleted, its last state (it is gone).
 pub async fn update<F>(
     server: &ApiServer,
-    info: &ResourceInfo,
-    namespace: Option<&str>,
-    name: &str,
+    object: ObjectKey<'_>,
     scope: UpdateScope,
     dry_run: bool,
     now: jiff::Timestamp,
@@ -135,15 +146,14 @@ pub async fn update<F>(
 where
     F: FnMut(&Value) -> ApiResult<Value>,
 {
+    let ObjectKey { info, namespace, name } = object;
     let key = objects::key(info, namespace, name);
     loop {
         let (current, revision) = read(server, info, namespace, name).await?;
         let desired = mutate(&current)?;
         let pinned = objects::resource_version_of(&desired)?;
-        if let Some(pinned) = pinned {
-            if pinned != revision {
-                return Err(ApiError::conflict(info, name));
-            }
+        if pinned.is_some_and(|pinned| pinned != revision) {
+            return Err(ApiError::conflict(info, name));
         }
         let mut next = prepare_update(info, scope, desired, &current, now)?;
         objects::set_resource_version(&mut next, revision);
@@ -197,7 +207,13 @@ fn finalized(info: &ResourceInfo, object: &Value) -> bool {
 }
 
 /// What kube-apiserver's strategies do on update (`PrepareForUpdate`) plus validation.
-fn prepare_update(info: &ResourceInfo, scope: UpdateScope, desired: Value, current: &Value, now: jiff::Timestamp) -> ApiResult<Value> {
+fn prepare_update(
+    info: &ResourceInfo,
+    scope: UpdateScope,
+    desired: Value,
+    current: &Value,
+    now: jiff::Timestamp,
+) -> ApiResult<Value> {
     let _ = now;
     let mut next = match scope {
         UpdateScope::Status => {
@@ -287,21 +303,30 @@ pub async fn delete(
     let key = objects::key(info, namespace, name);
     loop {
         let (current, revision) = read(server, info, namespace, name).await?;
-        if let Some(uid) = &options.precondition_uid {
-            if objects::metadata_str(&current, "uid") != Some(uid.as_str()) {
+        if let Some(uid) = &options.precondition_uid
+            && objects::metadata_str(&current, "uid") != Some(uid.as_str())
+        {
+            {
                 return Err(ApiError::conflict_message(
                     info,
                     name,
-                    &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {}", objects::metadata_str(&current, "uid").unwrap_or("")),
+                    &format!(
+                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                        objects::metadata_str(&current, "uid").unwrap_or("")
+                    ),
                 ));
             }
         }
-        if let Some(rv) = &options.precondition_resource_version {
-            if *rv != revision.to_string() {
+        if let Some(rv) = &options.precondition_resource_version
+            && *rv != revision.to_string()
+        {
+            {
                 return Err(ApiError::conflict_message(
                     info,
                     name,
-                    &format!("Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {revision}"),
+                    &format!(
+                        "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {revision}"
+                    ),
                 ));
             }
         }
@@ -312,10 +337,10 @@ pub async fn delete(
             Some("Foreground") => Some("foregroundDeletion"),
             _ => None,
         };
-        if let Some(finalizer) = added {
-            if !finalizers.iter().any(|f| f == finalizer) {
-                finalizers.push(finalizer.to_string());
-            }
+        if let Some(finalizer) = added
+            && !finalizers.iter().any(|f| f == finalizer)
+        {
+            finalizers.push(finalizer.to_string());
         }
         let is_namespace = info.group.is_empty() && info.kind == "Namespace";
         let must_wait = grace > 0 || !finalizers.is_empty() || is_namespace;

@@ -4,8 +4,6 @@
 //! means 8 TCP connections, as 8 kubectl processes would open. No pooling, no retries: a
 //! failed request is counted by the caller, never hidden.
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -28,8 +26,6 @@ pub enum HttpError {
     Request(#[from] http::Error),
     #[error("{method} {path} answered {status}: {body}")]
     Status { method: Method, path: String, status: StatusCode, body: String },
-    #[error("no answer within {0:?}")]
-    Timeout(Duration),
 }
 
 /// A response whose body was read in full.

@@ -155,7 +155,11 @@ async fn run(which: Which, launch: &Launch, settings: &Settings) -> anyhow::Resu
             rows.extend(measure::idle(&started, settings).await?);
         }
         if all || which == Which::Create {
-            eprintln!("measuring pod creates ({} clients, {} s)...", settings.clients, settings.create_duration.as_secs());
+            eprintln!(
+                "measuring pod creates ({} clients, {} s)...",
+                settings.clients,
+                settings.create_duration.as_secs()
+            );
             rows.extend(measure::create(&started, settings).await?);
         }
         if all || which == Which::List {

@@ -174,9 +174,7 @@ fn failures(what: &str, run: &CreateRun) -> Option<Row> {
 pub async fn list(started: &Started, settings: &Settings) -> anyhow::Result<Vec<Row>> {
     let namespace = "bench";
     let mut admin = Connection::open(&started.endpoint, true).await?;
-    admin
-        .expect(Method::POST, "/api/v1/namespaces", Some(objects::namespace(namespace)), StatusCode::CREATED)
-        .await?;
+    admin.expect(Method::POST, "/api/v1/namespaces", Some(objects::namespace(namespace)), StatusCode::CREATED).await?;
     let fill = CreateLoad {
         endpoint: &started.endpoint,
         namespace,
@@ -234,7 +232,7 @@ pub async fn list(started: &Started, settings: &Settings) -> anyhow::Result<Vec<
         ));
     }
     rows.push(Row::new(
-        format!("server RSS after the lists (peak)"),
+        "server RSS after the lists (peak so far)",
         format!("{} ({})", stats::mib(started.server.rss_kib()?), stats::mib(started.server.peak_rss_kib()?)),
     ));
     Ok(rows)
@@ -280,9 +278,7 @@ pub async fn watch(started: &Started, settings: &Settings) -> anyhow::Result<Vec
     let namespace = "watch";
     let prefix = "watch";
     let mut admin = Connection::open(&started.endpoint, true).await?;
-    admin
-        .expect(Method::POST, "/api/v1/namespaces", Some(objects::namespace(namespace)), StatusCode::CREATED)
-        .await?;
+    admin.expect(Method::POST, "/api/v1/namespaces", Some(objects::namespace(namespace)), StatusCode::CREATED).await?;
     let list = admin.expect(Method::GET, &format!("/api/v1/namespaces/{namespace}/pods"), None, StatusCode::OK).await?;
     let head: ListHead = serde_json::from_slice(&list).context("parse the pod list")?;
     let path = format!(
@@ -339,10 +335,17 @@ pub async fn watch(started: &Started, settings: &Settings) -> anyhow::Result<Vec
     }
     let delivered = latencies.len();
     let label = format!("watch: {} watchers x {} pod creates", settings.watchers, settings.watch_events);
-    let mut rows = vec![Row::new(
+    let mut rows = Vec::new();
+    if load.created < settings.watch_events {
+        rows.push(Row::new(
+            format!("{label}: creates INCOMPLETE"),
+            format!("{} of {} pods within {:?}", load.created, settings.watch_events, settings.watch_deadline / 2),
+        ));
+    }
+    rows.push(Row::new(
         format!("{label}: events delivered"),
         format!("{delivered} of {}", settings.watchers * load.created),
-    )];
+    ));
     if let Some(summary) = Summary::of(&mut latencies) {
         rows.push(Row::new(format!("{label}: delivery latency p50 / p99 / max"), latency(&summary)));
     }
@@ -360,8 +363,8 @@ pub async fn watch(started: &Started, settings: &Settings) -> anyhow::Result<Vec
     }
     rows.extend(failures("watch creates", &load));
     rows.push(Row::new(
-        format!("server RSS with {} watches open (after the burst)", settings.watchers),
-        format!("{} ({})", stats::mib(rss_watching), stats::mib(started.server.rss_kib()?)),
+        format!("server RSS with {} watches open: before / after the creates", settings.watchers),
+        format!("{} / {}", stats::mib(rss_watching), stats::mib(started.server.rss_kib()?)),
     ));
     Ok(rows)
 }
@@ -374,7 +377,13 @@ struct Received {
 
 /// Reads one watch stream until `expected` ADDED events arrived, the stream ends, or the
 /// deadline passes. Every event in one chunk is stamped with the chunk's arrival time.
-async fn receive(connection: Connection, mut body: Incoming, prefix: &str, expected: usize, deadline: Instant) -> Received {
+async fn receive(
+    connection: Connection,
+    mut body: Incoming,
+    prefix: &str,
+    expected: usize,
+    deadline: Instant,
+) -> Received {
     let mut received = Received { events: Vec::with_capacity(expected), errors: 0 };
     let mut buffer: Vec<u8> = Vec::new();
     while received.events.len() < expected {

@@ -23,7 +23,13 @@ pub struct Row {
 
 impl Row {
     pub fn new(measurement: impl Into<String>, value: impl Into<String>) -> Row {
-        Row { measurement: measurement.into(), value: value.into(), goal: Goal::None, figure: None, peer: String::new() }
+        Row {
+            measurement: measurement.into(),
+            value: value.into(),
+            goal: Goal::None,
+            figure: None,
+            peer: String::new(),
+        }
     }
 
     pub fn goal(mut self, goal: Goal, figure: f64) -> Row {
@@ -66,8 +72,7 @@ pub fn render(rows: &[Row], peer_name: &str) -> String {
     }
     let mut out = String::new();
     let mut push_line = |line: &[String]| {
-        let padded: Vec<String> =
-            line.iter().zip(widths).map(|(cell, width)| format!("{cell:<width$}")).collect();
+        let padded: Vec<String> = line.iter().zip(widths).map(|(cell, width)| format!("{cell:<width$}")).collect();
         out.push_str(padded.join("  ").trim_end());
         out.push('\n');
     };

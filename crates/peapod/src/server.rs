@@ -35,7 +35,8 @@ pub struct ServerArgs {
 }
 
 pub fn run(args: ServerArgs) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("start the async runtime")?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("start the async runtime")?;
     runtime.block_on(serve(args))
 }
 
@@ -56,7 +57,8 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let pki = apiserver::tls::ensure_pki(&args.data_dir.join("tls"), &names).context("prepare TLS certificates")?;
     let tls = apiserver::tls::server_config(&pki).context("load TLS certificates")?;
 
-    let client_host = if args.bind_address.is_unspecified() { "127.0.0.1".to_string() } else { args.bind_address.to_string() };
+    let client_host =
+        if args.bind_address.is_unspecified() { "127.0.0.1".to_string() } else { args.bind_address.to_string() };
     let client_host = if client_host.contains(':') { format!("[{client_host}]") } else { client_host };
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(args.bind_address, args.https_port))
         .await
@@ -119,7 +121,8 @@ fn open_store(args: &ServerArgs) -> anyhow::Result<Arc<dyn store::Backend>> {
 
 fn open_sqlite(path: &Path) -> anyhow::Result<Arc<dyn store::Backend>> {
     std::fs::create_dir_all(path).with_context(|| format!("create {}", path.display()))?;
-    let backend = store::sqlite::SqliteBackend::open(path).with_context(|| format!("open the store at {}", path.display()))?;
+    let backend =
+        store::sqlite::SqliteBackend::open(path).with_context(|| format!("open the store at {}", path.display()))?;
     Ok(Arc::new(backend))
 }
 
@@ -155,7 +158,9 @@ fn getrandom(buffer: &mut [u8]) -> anyhow::Result<()> {
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "localhost".into())
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {

@@ -20,6 +20,9 @@
 //! - Fields missing from the metadata table behave as fields without tags, instead of failing
 //!   with "unable to find api field" (unreachable upstream, as originals are typed objects).
 //! - Patches nested deeper than [`MAX_DEPTH`] are rejected instead of recursing.
+//! - Where upstream's list order depends on Go slice aliasing (a `$setElementOrder` list merged
+//!   with deletions and additions while the live list has server-only items), the live list's
+//!   capacity is assumed to be the next power of two; see `go_aliased_server_order`.
 //! - When a `$patch` map and a `$deleteFromPrimitiveList` both touch one list, upstream's order
 //!   depends on Go's map iteration; here plain keys always go first, deletion lists last.
 

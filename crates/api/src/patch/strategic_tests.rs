@@ -546,10 +546,10 @@ fn arbitrary_patches_never_panic() {
         seed
     };
     fn build(next: &mut dyn FnMut() -> u64, pieces: &[Value], keys: &[&str], depth: usize) -> Value {
-        if depth == 0 || next() % 3 == 0 {
+        if depth == 0 || next().is_multiple_of(3) {
             return pieces[(next() % pieces.len() as u64) as usize].clone();
         }
-        if next() % 2 == 0 {
+        if next().is_multiple_of(2) {
             let n = next() % 4;
             Value::Array((0..n).map(|_| build(next, pieces, keys, depth - 1)).collect())
         } else {

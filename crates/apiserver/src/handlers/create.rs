@@ -43,10 +43,9 @@ pub async fn create(request: ResourceRequest) -> ApiResult<Response> {
     let attempts = if has_name || generate_name.is_none() { 1 } else { GENERATE_NAME_ATTEMPTS };
     for attempt in 1..=attempts {
         let mut candidate = object.clone();
-        if !has_name {
-            if let Some(prefix) = &generate_name {
-                metadata_mut(&mut candidate).insert("name".into(), json!(format!("{prefix}{}", objects::generate_name_suffix())));
-            }
+        if let (false, Some(prefix)) = (has_name, &generate_name) {
+            let name = format!("{prefix}{}", objects::generate_name_suffix());
+            metadata_mut(&mut candidate).insert("name".into(), json!(name));
         }
         write::prepare_create(info, &mut candidate, request.now)?;
         if info.group.is_empty() && info.kind == "Service" {

@@ -53,11 +53,6 @@ pub fn verb_of(method: &Method, target: &ResourceTarget, query: &Query) -> &'sta
 
 pub async fn handle(request: ResourceRequest) -> ApiResult<Response> {
     let info = request.target.info;
-    if let Some(namespace) = &request.target.namespace {
-        if namespace.is_empty() {
-            return Err(ApiError::no_route());
-        }
-    }
     if let Some(subresource) = request.target.subresource.clone() {
         if !info.has_subresource(&subresource) {
             return Err(ApiError::no_route());

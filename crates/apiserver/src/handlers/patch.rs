@@ -42,9 +42,7 @@ pub async fn patch_scoped(request: ResourceRequest, scope: UpdateScope) -> ApiRe
     let api_version = info.api_version();
     let updated = write::update(
         &request.server,
-        info,
-        request.namespace(),
-        request.name(),
+        write::ObjectKey { info, namespace: request.namespace(), name: request.name() },
         scope,
         request.query.dry_run,
         request.now,
@@ -75,5 +73,6 @@ pub fn apply_patch_body(
         PatchType::Merge => api::patch::apply_merge_patch(&original, patch),
         PatchType::StrategicMerge => api::patch::apply_strategic_merge_patch(api_version, kind, &original, patch),
     };
-    result.map_err(|e| if e.is_invalid() { ApiError::unprocessable(e.to_string()) } else { ApiError::bad_request(e.to_string()) })
+    // The patch module classifies errors as kube-apiserver's patch handler does.
+    result.map_err(|e| ApiError::with_code(e.code(), e.reason(), e.to_string()))
 }

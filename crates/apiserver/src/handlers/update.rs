@@ -19,9 +19,7 @@ pub async fn put(request: ResourceRequest, scope: UpdateScope) -> ApiResult<Resp
     check_identity(&request, &mut object)?;
     let updated = write::update(
         &request.server,
-        info,
-        request.namespace(),
-        request.name(),
+        write::ObjectKey { info, namespace: request.namespace(), name: request.name() },
         scope,
         request.query.dry_run,
         request.now,
@@ -40,12 +38,14 @@ pub fn check_identity(request: &ResourceRequest, object: &mut serde_json::Value)
             request.name()
         )));
     }
-    if let (Some(url_namespace), Some(body_namespace)) = (request.namespace(), objects::metadata_str(object, "namespace")) {
-        if !body_namespace.is_empty() && body_namespace != url_namespace {
-            return Err(ApiError::bad_request(
-                "the namespace of the provided object does not match the namespace sent on the request",
-            ));
-        }
+    if let (Some(url_namespace), Some(body_namespace)) =
+        (request.namespace(), objects::metadata_str(object, "namespace"))
+        && !body_namespace.is_empty()
+        && body_namespace != url_namespace
+    {
+        return Err(ApiError::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        ));
     }
     if let Some(url_namespace) = request.namespace() {
         objects::metadata_mut(object).insert("namespace".into(), serde_json::json!(url_namespace));

@@ -39,7 +39,9 @@ pub async fn watch(request: ResourceRequest) -> ApiResult<Response> {
     let server = request.server.clone();
     let requested: Option<Revision> = match request.query.resource_version.as_deref() {
         None | Some("0") => None,
-        Some(text) => Some(text.parse().map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {text:?}")))?),
+        Some(text) => {
+            Some(text.parse().map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {text:?}")))?)
+        }
     };
     let send_initial_events = request.query.send_initial_events || requested.is_none();
     let (initial, start) = if send_initial_events {
@@ -167,7 +169,15 @@ impl Watch {
                 let with_columns = !self.columns_sent;
                 self.columns_sent = true;
                 // Ages in watch rows are computed when the event is sent.
-                output::table(self.info, std::slice::from_ref(&object), metadata, version, include, with_columns, jiff::Timestamp::now())
+                output::table(
+                    self.info,
+                    std::slice::from_ref(&object),
+                    metadata,
+                    version,
+                    include,
+                    with_columns,
+                    jiff::Timestamp::now(),
+                )
             }
             other => output::object(self.info, object, other, jiff::Timestamp::now()),
         };
@@ -179,7 +189,10 @@ impl Watch {
         if initial_events_end {
             metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
-        event_line("BOOKMARK", json!({"kind": self.info.kind, "apiVersion": self.info.api_version(), "metadata": metadata}))
+        event_line(
+            "BOOKMARK",
+            json!({"kind": self.info.kind, "apiVersion": self.info.api_version(), "metadata": metadata}),
+        )
     }
 }
 

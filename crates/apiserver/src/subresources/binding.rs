@@ -30,15 +30,17 @@ pub async fn create(request: ResourceRequest) -> ApiResult<Response> {
     let now = objects::now_rfc3339(request.now);
     write::update(
         &request.server,
-        info,
-        request.namespace(),
-        request.name(),
+        write::ObjectKey { info, namespace: request.namespace(), name: request.name() },
         UpdateScope::Internal,
         request.query.dry_run,
         request.now,
         |current| {
             if objects::is_being_deleted(current) {
-                return Err(ApiError::conflict_message(info, request.name(), "pod is being deleted, cannot be assigned to a host"));
+                return Err(ApiError::conflict_message(
+                    info,
+                    request.name(),
+                    "pod is being deleted, cannot be assigned to a host",
+                ));
             }
             let assigned = current.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
             if !assigned.is_empty() {
@@ -58,7 +60,10 @@ pub async fn create(request: ResourceRequest) -> ApiResult<Response> {
                     existing[key] = value.clone();
                 }
             }
-            set_condition(&mut next, json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": now}));
+            set_condition(
+                &mut next,
+                json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": now}),
+            );
             Ok(next)
         },
     )
@@ -72,7 +77,8 @@ fn set_condition(pod: &mut Value, condition: Value) {
     if !pod.get("status").is_some_and(Value::is_object) {
         pod["status"] = json!({});
     }
-    let conditions = pod["status"].as_object_mut().expect("status is an object").entry("conditions").or_insert_with(|| json!([]));
+    let conditions =
+        pod["status"].as_object_mut().expect("status is an object").entry("conditions").or_insert_with(|| json!([]));
     if !conditions.is_array() {
         *conditions = json!([]);
     }

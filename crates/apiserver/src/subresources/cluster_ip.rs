@@ -41,14 +41,38 @@ pub async fn allocate(server: &ApiServer, service: &mut Value) -> ApiResult<()> 
             .ok_or_else(|| ApiError::internal("failed to allocate a service IP: range is full"))?
     } else {
         let parsed: Ipv4Addr = requested.parse().map_err(|_| {
-            ApiError::invalid(services, &name, &[api::FieldError::invalid("spec.clusterIPs[0]", requested.clone(), "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)")])
+            ApiError::invalid(
+                services,
+                &name,
+                &[api::FieldError::invalid(
+                    "spec.clusterIPs[0]",
+                    requested.clone(),
+                    "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)",
+                )],
+            )
         })?;
         let offset = u32::from(parsed).wrapping_sub(u32::from(SERVICE_CIDR_BASE));
         if offset >= SERVICE_CIDR_SIZE {
-            return Err(ApiError::invalid(services, &name, &[api::FieldError::invalid("spec.clusterIPs", requested.clone(), "failed to allocate IP: the provided IP is not in the valid range. The range of valid IPs is 10.43.0.0/16")]));
+            return Err(ApiError::invalid(
+                services,
+                &name,
+                &[api::FieldError::invalid(
+                    "spec.clusterIPs",
+                    requested.clone(),
+                    "failed to allocate IP: the provided IP is not in the valid range. The range of valid IPs is 10.43.0.0/16",
+                )],
+            ));
         }
         if used.contains(&requested) {
-            return Err(ApiError::invalid(services, &name, &[api::FieldError::invalid("spec.clusterIPs", requested.clone(), "failed to allocate IP: provided IP is already allocated")]));
+            return Err(ApiError::invalid(
+                services,
+                &name,
+                &[api::FieldError::invalid(
+                    "spec.clusterIPs",
+                    requested.clone(),
+                    "failed to allocate IP: provided IP is already allocated",
+                )],
+            ));
         }
         requested
     };

@@ -15,9 +15,7 @@ pub async fn update(request: ResourceRequest) -> ApiResult<Response> {
     let finalizers = object.pointer("/spec/finalizers").cloned().unwrap_or(Value::Array(Vec::new()));
     let updated = write::update(
         &request.server,
-        info,
-        None,
-        request.name(),
+        write::ObjectKey { info, namespace: None, name: request.name() },
         UpdateScope::Internal,
         request.query.dry_run,
         request.now,

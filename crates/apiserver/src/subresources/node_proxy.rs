@@ -20,7 +20,9 @@ pub async fn handle(request: ResourceRequest) -> ApiResult<Response> {
     let reason = pod
         .pointer("/status/containerStatuses")
         .and_then(Value::as_array)
-        .and_then(|statuses| statuses.iter().find(|s| s.get("name").and_then(Value::as_str) == Some(container.as_str())))
+        .and_then(|statuses| {
+            statuses.iter().find(|s| s.get("name").and_then(Value::as_str) == Some(container.as_str()))
+        })
         .and_then(|s| s.pointer("/state/waiting/reason"))
         .and_then(Value::as_str)
         .unwrap_or("ContainerCreating")

@@ -36,9 +36,12 @@ fn to_scale(object: &Value) -> Value {
     })
 }
 
+/// Computes the Scale a request asks for, given the current object.
+type DesiredScale = Box<dyn Fn(&Value) -> ApiResult<Value> + Send + Sync>;
+
 pub async fn handle(request: ResourceRequest) -> ApiResult<Response> {
     let info = request.target.info;
-    let desired_scale: Box<dyn Fn(&Value) -> ApiResult<Value> + Send + Sync> = match request.method {
+    let desired_scale: DesiredScale = match request.method {
         Method::GET => {
             let (object, _) = write::read(&request.server, info, request.namespace(), request.name()).await?;
             return Ok(json_response(StatusCode::OK, &to_scale(&object)));
@@ -50,15 +53,15 @@ pub async fn handle(request: ResourceRequest) -> ApiResult<Response> {
         Method::PATCH => {
             let patch_type = PatchType::from_content_type(request.header("content-type"))?;
             let patch = api::codec::parse_json(&request.body).map_err(|e| ApiError::bad_request(e.to_string()))?;
-            Box::new(move |current: &Value| apply_patch_body(patch_type, "autoscaling/v1", "Scale", &to_scale(current), &patch))
+            Box::new(move |current: &Value| {
+                apply_patch_body(patch_type, "autoscaling/v1", "Scale", &to_scale(current), &patch)
+            })
         }
         _ => return Err(ApiError::method_not_allowed()),
     };
     let updated = write::update(
         &request.server,
-        info,
-        request.namespace(),
-        request.name(),
+        write::ObjectKey { info, namespace: request.namespace(), name: request.name() },
         UpdateScope::Main,
         request.query.dry_run,
         request.now,
@@ -66,7 +69,9 @@ pub async fn handle(request: ResourceRequest) -> ApiResult<Response> {
             let scale = desired_scale(current)?;
             let replicas = match scale.pointer("/spec/replicas") {
                 None | Some(Value::Null) => 0,
-                Some(value) => value.as_i64().ok_or_else(|| ApiError::bad_request("spec.replicas must be an integer"))?,
+                Some(value) => {
+                    value.as_i64().ok_or_else(|| ApiError::bad_request("spec.replicas must be an integer"))?
+                }
             };
             let mut next = current.clone();
             let pinned = objects::metadata_str(&scale, "resourceVersion").map(str::to_string);

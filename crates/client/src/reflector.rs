@@ -1,0 +1,241 @@
+//! `reflector`: an in-memory cache of a collection, kept current by a
+//! [`watcher`](crate::watcher) stream.
+//!
+//! A [`Writer`] applies watcher events; any number of [`Store`] clones read. A relist
+//! (`Init` ... `InitDone`) is buffered and swapped in whole, so readers never see a half
+//! list, and objects deleted while the watch was broken disappear at the swap. The store is
+//! ready once the first list is in.
+//!
+//! Objects are shared as `Arc<K>` and must be treated as read-only snapshots; writes go to
+//! the API server, never into the cache.
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use futures::stream::{Stream, StreamExt};
+
+use crate::api::Api;
+use crate::error::Result;
+use crate::resource::Object;
+use crate::watcher::{self, Event};
+
+/// The cache key: namespace (none for cluster-scoped objects) and name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectKey {
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl ObjectKey {
+    pub fn new(namespace: Option<&str>, name: &str) -> Self {
+        ObjectKey { namespace: namespace.map(str::to_string), name: name.to_string() }
+    }
+
+    /// The key of an object; `None` when it has no name.
+    pub fn of<K: Object>(object: &K) -> Option<Self> {
+        Some(ObjectKey::new(object.namespace().filter(|n| !n.is_empty()), object.name()?))
+    }
+}
+
+type Objects<K> = HashMap<ObjectKey, Arc<K>>;
+
+/// A read handle on the cache. Cheap to clone.
+pub struct Store<K> {
+    shared: Arc<Shared<K>>,
+}
+
+struct Shared<K> {
+    objects: RwLock<Objects<K>>,
+    ready: tokio::sync::watch::Sender<bool>,
+}
+
+impl<K> Clone for Store<K> {
+    fn clone(&self) -> Self {
+        Store { shared: self.shared.clone() }
+    }
+}
+
+impl<K: Object> Store<K> {
+    /// The cached object, by namespace (`None` for cluster-scoped kinds) and name.
+    pub fn get(&self, namespace: Option<&str>, name: &str) -> Option<Arc<K>> {
+        self.get_key(&ObjectKey::new(namespace, name))
+    }
+
+    pub fn get_key(&self, key: &ObjectKey) -> Option<Arc<K>> {
+        self.read().get(key).cloned()
+    }
+
+    /// Every cached object, in no particular order.
+    pub fn list(&self) -> Vec<Arc<K>> {
+        self.read().values().cloned().collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.read().is_empty()
+    }
+
+    /// Whether the first list has been applied.
+    pub fn is_ready(&self) -> bool {
+        *self.shared.ready.borrow()
+    }
+
+    /// Waits until the first list has been applied.
+    pub async fn wait_until_ready(&self) {
+        let mut ready = self.shared.ready.subscribe();
+        // The sender lives in `shared`, which `self` keeps alive, so this cannot fail.
+        let _ = ready.wait_for(|ready| *ready).await;
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Objects<K>> {
+        // A panic while holding the lock cannot leave the map half-updated (every update is
+        // a single insert, remove or swap), so a poisoned lock is still consistent.
+        self.shared.objects.read().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The single writer of a [`Store`].
+pub struct Writer<K> {
+    store: Store<K>,
+    /// A relist in progress.
+    buffer: Option<Objects<K>>,
+}
+
+impl<K: Object> Default for Writer<K> {
+    fn default() -> Self {
+        let shared =
+            Shared { objects: RwLock::new(HashMap::new()), ready: tokio::sync::watch::Sender::new(false) };
+        Writer { store: Store { shared: Arc::new(shared) }, buffer: None }
+    }
+}
+
+impl<K: Object> Writer<K> {
+    /// A reader of this writer's cache.
+    pub fn store(&self) -> Store<K> {
+        self.store.clone()
+    }
+
+    pub fn apply_watcher_event(&mut self, event: &Event<K>) {
+        match event {
+            Event::Init => self.buffer = Some(HashMap::new()),
+            Event::InitApply(object) => {
+                if let (Some(buffer), Some(key)) = (self.buffer.as_mut(), ObjectKey::of(object)) {
+                    buffer.insert(key, Arc::new(object.clone()));
+                }
+            }
+            Event::InitDone => {
+                if let Some(buffer) = self.buffer.take() {
+                    *self.write() = buffer;
+                }
+                self.store.shared.ready.send_replace(true);
+            }
+            Event::Apply(object) => {
+                if let Some(key) = ObjectKey::of(object) {
+                    self.write().insert(key, Arc::new(object.clone()));
+                }
+            }
+            Event::Delete(object) => {
+                if let Some(key) = ObjectKey::of(object) {
+                    self.write().remove(&key);
+                }
+            }
+        }
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Objects<K>> {
+        self.store.shared.objects.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A new, empty cache.
+pub fn store<K: Object>() -> (Store<K>, Writer<K>) {
+    let writer = Writer::default();
+    (writer.store(), writer)
+}
+
+/// Applies every event of `stream` to the cache, passing the events on (for controllers
+/// that react to changes and read the cache).
+pub fn reflector<K, S>(mut writer: Writer<K>, stream: S) -> impl Stream<Item = Result<Event<K>>> + Send
+where
+    K: Object,
+    S: Stream<Item = Result<Event<K>>> + Send,
+{
+    stream.map(move |event| {
+        if let Ok(event) = &event {
+            writer.apply_watcher_event(event);
+        }
+        event
+    })
+}
+
+/// Runs a watcher-fed cache of `api`'s collection in a task until it is aborted; watch
+/// errors are logged (the watcher recovers from them by itself).
+pub fn spawn<K: Object>(api: Api<K>, config: watcher::Config) -> (Store<K>, tokio::task::JoinHandle<()>) {
+    let (store, writer) = store();
+    let collection = format!("{:?}", api);
+    let task = tokio::spawn(async move {
+        let events = reflector(writer, watcher::watcher(api, config));
+        futures::pin_mut!(events);
+        while let Some(event) = events.next().await {
+            if let Err(error) = event {
+                tracing::warn!(%collection, %error, "watch failed; retrying");
+            }
+        }
+    });
+    (store, task)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn object(namespace: &str, name: &str, version: &str) -> Value {
+        json!({"metadata": {"namespace": namespace, "name": name, "resourceVersion": version}})
+    }
+
+    #[tokio::test]
+    async fn relists_swap_atomically_and_drop_vanished_objects() {
+        let (store, mut writer) = store::<Value>();
+        assert!(!store.is_ready());
+        writer.apply_watcher_event(&Event::Init);
+        writer.apply_watcher_event(&Event::InitApply(object("a", "x", "1")));
+        writer.apply_watcher_event(&Event::InitApply(object("a", "y", "2")));
+        // Not swapped in before InitDone.
+        assert!(store.is_empty());
+        writer.apply_watcher_event(&Event::InitDone);
+        tokio::time::timeout(std::time::Duration::from_secs(1), store.wait_until_ready()).await.expect("ready");
+        assert_eq!(store.len(), 2);
+
+        writer.apply_watcher_event(&Event::Apply(object("a", "x", "3")));
+        writer.apply_watcher_event(&Event::Apply(object("b", "x", "4")));
+        writer.apply_watcher_event(&Event::Delete(object("a", "y", "5")));
+        assert_eq!(store.get(Some("a"), "x").and_then(|o| o.resource_version().map(str::to_string)), Some("3".into()));
+        assert!(store.get(Some("b"), "x").is_some());
+        assert!(store.get(Some("a"), "y").is_none());
+
+        // A relist that no longer has a/x: it is gone after the swap; readers keep the old
+        // view until then.
+        writer.apply_watcher_event(&Event::Init);
+        writer.apply_watcher_event(&Event::InitApply(object("b", "x", "6")));
+        assert_eq!(store.len(), 2);
+        writer.apply_watcher_event(&Event::InitDone);
+        assert_eq!(store.len(), 1);
+        assert!(store.get(Some("a"), "x").is_none());
+        assert!(store.is_ready());
+    }
+
+    #[test]
+    fn cluster_scoped_and_nameless_objects() {
+        let (store, mut writer) = store::<Value>();
+        writer.apply_watcher_event(&Event::Apply(json!({"metadata": {"name": "node-1"}})));
+        writer.apply_watcher_event(&Event::Apply(json!({"metadata": {}})));
+        assert_eq!(store.len(), 1);
+        assert!(store.get(None, "node-1").is_some());
+        // Apply before any list does not make the store ready.
+        assert!(!store.is_ready());
+    }
+}
