@@ -149,6 +149,13 @@ impl ApiError {
         Self::new(504, "Timeout", message)
     }
 
+    /// A resourceVersion the store has not reached (yet): clients re-list on it.
+    pub fn resource_version_too_large(requested: i64, current: i64) -> Self {
+        Self::new(504, "Timeout", format!("Too large resource version: {requested}, current: {current}")).with_details(
+            json!({"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}], "retryAfterSeconds": 1}),
+        )
+    }
+
     /// The `Status` object.
     pub fn to_status(&self) -> Value {
         let mut status = json!({
@@ -174,7 +181,7 @@ impl From<store::StoreError> for ApiError {
                 "The resourceVersion for the provided watch is too old (requested {requested}, compacted {compacted})."
             )),
             store::StoreError::FutureRevision { requested, current } => {
-                ApiError::timeout(format!("Too large resource version: {requested}, current: {current}"))
+                ApiError::resource_version_too_large(requested, current)
             }
             other => ApiError::internal(other.to_string()),
         }

@@ -31,6 +31,27 @@ pub async fn read(
     }
 }
 
+/// How long a read at a resourceVersion newer than the store waits for it, as
+/// kube-apiserver's watch cache does (`waitUntilFreshAndBlock`), before answering 504.
+const FRESHNESS_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Waits until the store has reached `revision`; a 504 `ResourceVersionTooLarge` if it does
+/// not within [`FRESHNESS_WAIT`] (a client that remembers a version from before a store was
+/// replaced must re-list rather than wait for events that will never come).
+pub async fn wait_for_revision(server: &ApiServer, revision: Revision) -> ApiResult<()> {
+    let deadline = tokio::time::Instant::now() + FRESHNESS_WAIT;
+    loop {
+        let current = server.backend.current_revision().await?;
+        if current >= revision {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(ApiError::resource_version_too_large(revision, current));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}
+
 /// Whether the namespace exists and accepts new objects.
 pub async fn check_namespace_accepts(server: &ApiServer, namespace: &str) -> ApiResult<()> {
     let namespaces = api::resources::find("", "v1", "namespaces").expect("namespaces are served");

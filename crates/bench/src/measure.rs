@@ -67,7 +67,7 @@ fn temp_dir() -> anyhow::Result<tempfile::TempDir> {
     tempfile::Builder::new().prefix("peapod-bench-").tempdir().context("create a temporary directory")
 }
 
-/// 1. Time from exec to `/readyz` ok: `starts` fresh data dirs, then `starts` restarts on one
+/// Measurement 1, time from exec to `/readyz` ok: `starts` fresh data dirs, then `starts` restarts on one
 /// existing data dir; medians. Also the time a SIGTERM takes to stop the server.
 pub async fn startup(launch: &Launch, settings: &Settings) -> anyhow::Result<Vec<Row>> {
     let dir = temp_dir()?;
@@ -117,7 +117,7 @@ pub async fn startup(launch: &Launch, settings: &Settings) -> anyhow::Result<Vec
     Ok(rows)
 }
 
-/// 2. Resident memory after `idle` without requests.
+/// Measurement 2, resident memory after `idle` without requests.
 pub async fn idle(started: &Started, settings: &Settings) -> anyhow::Result<Vec<Row>> {
     tokio::time::sleep(settings.idle).await;
     let rss = started.server.rss_kib()?;
@@ -127,7 +127,7 @@ pub async fn idle(started: &Started, settings: &Settings) -> anyhow::Result<Vec<
     ])
 }
 
-/// 3. Pod creates in `default` by `clients` concurrent connections.
+/// Measurement 3, pod creates in `default` by `clients` concurrent connections.
 pub async fn create(started: &Started, settings: &Settings) -> anyhow::Result<Vec<Row>> {
     let load = CreateLoad {
         endpoint: &started.endpoint,
@@ -169,7 +169,7 @@ fn failures(what: &str, run: &CreateRun) -> Option<Row> {
     })
 }
 
-/// 4. Lists of `list_pods` pods in namespace `bench`: the full list (median of 3) and
+/// Measurement 4, lists of `list_pods` pods in namespace `bench`: the full list (median of 3) and
 /// `limit=500` pages with `continue` (median of 3), then the server's memory.
 pub async fn list(started: &Started, settings: &Settings) -> anyhow::Result<Vec<Row>> {
     let namespace = "bench";
@@ -272,7 +272,7 @@ fn percent_encode(text: &str) -> String {
         .collect()
 }
 
-/// 5. `watchers` watches on namespace `watch`, then `watch_events` pod creates; per event,
+/// Measurement 5, `watchers` watches on namespace `watch`, then `watch_events` pod creates; per event,
 /// the time from the create request being sent to the event arriving at a watcher.
 pub async fn watch(started: &Started, settings: &Settings) -> anyhow::Result<Vec<Row>> {
     let namespace = "watch";

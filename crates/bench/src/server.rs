@@ -194,7 +194,7 @@ mod tests {
         // `false` ignores its arguments and exits 1: the shape of a server that fails to start.
         let launch = Launch { binary: PathBuf::from("false"), datastore_endpoint: None };
         let mut server = ServerProcess::spawn(&launch, dir.path(), &dir.path().join("log")).expect("spawn");
-        let error = server.wait_ready(Duration::from_secs(10)).await.err().expect("must fail");
+        let error = server.wait_ready(Duration::from_secs(10)).await.expect_err("must fail");
         assert!(matches!(error, ServerError::Exited { .. }), "{error}");
     }
 

@@ -6,7 +6,7 @@
 
 use std::marker::PhantomData;
 
-use futures::stream::{BoxStream, StreamExt};
+use futures::stream::BoxStream;
 use http::Method;
 use http_body_util::BodyExt;
 use k8s_openapi::api::autoscaling::v1::Scale;
@@ -25,6 +25,7 @@ const JSON: &str = "application/json";
 
 /// A list response: the items and where the list stands.
 #[derive(Clone, Debug, Deserialize)]
+#[serde(bound(deserialize = "K: Deserialize<'de>"))]
 pub struct ObjectList<K> {
     #[serde(default)]
     pub metadata: ListMeta,
@@ -298,11 +299,17 @@ mod tests {
     #[test]
     fn paths_follow_the_rest_layout() {
         let pods = Api::<Pod>::namespaced(client(), "default");
-        assert_eq!(pods.object_path("web-0", Some("status")).ok(), Some("/api/v1/namespaces/default/pods/web-0/status".into()));
+        assert_eq!(
+            pods.object_path("web-0", Some("status")).ok(),
+            Some("/api/v1/namespaces/default/pods/web-0/status".into())
+        );
         let nodes = Api::<Node>::all(client());
         assert_eq!(nodes.object_path("n1", None).ok(), Some("/api/v1/nodes/n1".into()));
         let deployments = Api::<Deployment>::namespaced(client(), "team a");
-        assert_eq!(deployments.object_path("web", Some("scale")).ok(), Some("/apis/apps/v1/namespaces/team%20a/deployments/web/scale".into()));
+        assert_eq!(
+            deployments.object_path("web", Some("scale")).ok(),
+            Some("/apis/apps/v1/namespaces/team%20a/deployments/web/scale".into())
+        );
         let all_pods = Api::<Pod>::all(client());
         assert_eq!(all_pods.collection, "/api/v1/pods");
         let nodes_in_ns = Api::<Value>::with_resource(client(), ApiResource::of::<Node>(), Some("ignored"));
@@ -322,7 +329,8 @@ mod tests {
     #[test]
     fn lists_tolerate_null_items() {
         let list: ObjectList<Pod> =
-            serde_json::from_str(r#"{"metadata":{"resourceVersion":"5","continue":"t"},"items":null}"#).expect("decode");
+            serde_json::from_str(r#"{"metadata":{"resourceVersion":"5","continue":"t"},"items":null}"#)
+                .expect("decode");
         assert!(list.items.is_empty());
         assert_eq!(list.metadata.resource_version.as_deref(), Some("5"));
         assert_eq!(list.metadata.continue_token.as_deref(), Some("t"));

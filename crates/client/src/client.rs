@@ -160,16 +160,15 @@ impl Client {
             let response = self.send(request).await?;
             let status = response.status();
             if status.is_success() {
-                return Ok(Ok(response.into_body()));
+                return Ok::<_, Error>(response.into_body());
             }
             let bytes = response.into_body().collect().await.map_err(Error::Body)?.to_bytes();
-            Ok(Err(api_error(status, &bytes)))
+            Err(api_error(status, &bytes))
         };
-        let outcome = match self.inner.timeout {
+        match self.inner.timeout {
             Some(timeout) => tokio::time::timeout(timeout, head).await.map_err(|_| Error::Timeout(timeout))?,
             None => head.await,
-        };
-        outcome?
+        }
     }
 
     /// Sends a prepared request as is (headers other than authorization and user agent
@@ -195,7 +194,9 @@ impl Client {
         let uri = format!("{}{}", self.inner.server, path_and_query);
         let builder = Request::builder().method(method).uri(&uri).header(ACCEPT, "application/json");
         let request = match body {
-            Some((bytes, content_type)) => builder.header(CONTENT_TYPE, content_type).body(Full::new(Bytes::from(bytes))),
+            Some((bytes, content_type)) => {
+                builder.header(CONTENT_TYPE, content_type).body(Full::new(Bytes::from(bytes)))
+            }
             None => builder.body(Full::new(Bytes::new())),
         };
         request.map_err(|e| Error::Request(format!("{uri}: {e}")))
@@ -307,7 +308,10 @@ mod tests {
             Client::new(Config::new("https://127.0.0.1:1", Some("garbage".into()), None)),
             Err(Error::Config(_))
         ));
-        assert!(matches!(Client::new(Config::new("http://127.0.0.1:1", None, Some("a\nb".into()))), Err(Error::Config(_))));
+        assert!(matches!(
+            Client::new(Config::new("http://127.0.0.1:1", None, Some("a\nb".into()))),
+            Err(Error::Config(_))
+        ));
         let mut insecure = Config::new("https://127.0.0.1:1", None, None);
         insecure.insecure_skip_tls_verify = true;
         assert!(Client::new(insecure).is_ok());
@@ -315,7 +319,10 @@ mod tests {
 
     #[test]
     fn failure_bodies_become_statuses() {
-        let status = api_error(StatusCode::NOT_FOUND, br#"{"kind":"Status","code":404,"reason":"NotFound","message":"pods \"x\" not found"}"#);
+        let status = api_error(
+            StatusCode::NOT_FOUND,
+            br#"{"kind":"Status","code":404,"reason":"NotFound","message":"pods \"x\" not found"}"#,
+        );
         assert!(status.is_not_found());
         assert_eq!(status.status().map(|s| s.message.as_str()), Some("pods \"x\" not found"));
         let plain = api_error(StatusCode::CONFLICT, b"busy");

@@ -93,13 +93,20 @@ impl Config {
             None => kubeconfig.users.first().map(|n| &n.user),
         };
 
-        let server = cluster.server.clone().filter(|s| !s.is_empty()).ok_or_else(|| Error::Config("cluster has no server".into()))?;
+        let server = cluster
+            .server
+            .clone()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| Error::Config("cluster has no server".into()))?;
         let ca_pem = match (&cluster.certificate_authority_data, &cluster.certificate_authority) {
             (Some(data), _) if !data.is_empty() => {
                 let bytes = base64::engine::general_purpose::STANDARD
                     .decode(data.trim())
                     .map_err(|e| Error::Config(format!("certificate-authority-data is not base64: {e}")))?;
-                Some(String::from_utf8(bytes).map_err(|_| Error::Config("certificate-authority-data is not PEM".into()))?)
+                Some(
+                    String::from_utf8(bytes)
+                        .map_err(|_| Error::Config("certificate-authority-data is not PEM".into()))?,
+                )
             }
             (_, Some(file)) if !file.is_empty() => Some(read_relative(base_dir, file, "certificate-authority")?),
             _ => None,

@@ -70,9 +70,7 @@ impl LeaderElector {
             return Err(Error::Config("leader election needs an identity".into()));
         }
         if config.lease_duration <= config.renew_deadline || config.renew_deadline <= config.retry_period {
-            return Err(Error::Config(
-                "leader election needs lease_duration > renew_deadline > retry_period".into(),
-            ));
+            return Err(Error::Config("leader election needs lease_duration > renew_deadline > retry_period".into()));
         }
         if config.lease_duration.as_secs() < 1 || config.lease_duration.as_secs() > i32::MAX as u64 {
             return Err(Error::Config("lease_duration must be whole seconds, at least 1".into()));

@@ -209,7 +209,8 @@ mod tests {
     #[test]
     fn list_query_escapes_selectors() {
         assert_eq!(ListParams::default().query(), "");
-        let params = ListParams::default().labels("app in (a,b),!x").fields("spec.nodeName=").limit(2).continue_token("abc=");
+        let params =
+            ListParams::default().labels("app in (a,b),!x").fields("spec.nodeName=").limit(2).continue_token("abc=");
         assert_eq!(
             params.query(),
             "?labelSelector=app%20in%20%28a%2Cb%29%2C%21x&fieldSelector=spec.nodeName%3D&limit=2&continue=abc%3D"

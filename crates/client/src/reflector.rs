@@ -106,8 +106,7 @@ pub struct Writer<K> {
 
 impl<K: Object> Default for Writer<K> {
     fn default() -> Self {
-        let shared =
-            Shared { objects: RwLock::new(HashMap::new()), ready: tokio::sync::watch::Sender::new(false) };
+        let shared = Shared { objects: RwLock::new(HashMap::new()), ready: tokio::sync::watch::Sender::new(false) };
         Writer { store: Store { shared: Arc::new(shared) }, buffer: None }
     }
 }

@@ -8,9 +8,7 @@
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{
-    ConfigMap, Endpoints, Event, Namespace, Node, Pod, Secret, Service, ServiceAccount,
-};
+use k8s_openapi::api::core::v1::{ConfigMap, Endpoints, Event, Namespace, Node, Pod, Secret, Service, ServiceAccount};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -191,8 +189,12 @@ mod tests {
 
     #[test]
     fn values_expose_identity_and_get_type_meta() {
-        let mut value = serde_json::json!({"metadata": {"name": "a", "namespace": "n", "resourceVersion": "7", "uid": "u"}});
-        assert_eq!((value.name(), value.namespace(), value.resource_version(), value.uid()), (Some("a"), Some("n"), Some("7"), Some("u")));
+        let mut value =
+            serde_json::json!({"metadata": {"name": "a", "namespace": "n", "resourceVersion": "7", "uid": "u"}});
+        assert_eq!(
+            (value.name(), value.namespace(), value.resource_version(), value.uid()),
+            (Some("a"), Some("n"), Some("7"), Some("u"))
+        );
         value.fill_type_meta("v1", "Pod");
         assert_eq!(value["kind"], "Pod");
         assert_eq!(value["apiVersion"], "v1");

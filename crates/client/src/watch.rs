@@ -161,7 +161,9 @@ mod tests {
         ])
         .await;
         assert_eq!(events.len(), 4, "{events:?}");
-        assert!(matches!(&events[0], Ok(WatchEvent::Added(cm)) if cm.metadata.resource_version.as_deref() == Some("2")));
+        assert!(
+            matches!(&events[0], Ok(WatchEvent::Added(cm)) if cm.metadata.resource_version.as_deref() == Some("2"))
+        );
         assert!(matches!(&events[1], Ok(WatchEvent::Modified(_))));
         match &events[2] {
             Ok(WatchEvent::Bookmark(b)) => {
@@ -175,19 +177,25 @@ mod tests {
 
     #[tokio::test]
     async fn garbage_ends_the_stream_with_an_error() {
-        let events = decode_all(vec![b"{\"type\":\"ADDED\",\"object\":{}}\nnot json\n{\"type\":\"ADDED\",\"object\":{}}\n"]).await;
+        let events =
+            decode_all(vec![b"{\"type\":\"ADDED\",\"object\":{}}\nnot json\n{\"type\":\"ADDED\",\"object\":{}}\n"])
+                .await;
         assert_eq!(events.len(), 2);
         assert!(events[0].is_ok());
         assert!(matches!(events[1], Err(Error::Json(_))));
         let unknown = decode_all(vec![b"{\"type\":\"SOMETHING\",\"object\":{}}\n"]).await;
         assert!(matches!(unknown[0], Err(Error::WatchEvent(_))));
-        let wrong_kind = decode_all(vec![b"{\"type\":\"ADDED\",\"object\":{\"kind\":\"Pod\",\"apiVersion\":\"v1\"}}\n"]).await;
+        let wrong_kind =
+            decode_all(vec![b"{\"type\":\"ADDED\",\"object\":{\"kind\":\"Pod\",\"apiVersion\":\"v1\"}}\n"]).await;
         assert!(wrong_kind[0].is_err());
     }
 
     #[test]
     fn untyped_objects_get_type_meta() {
-        let event = WatchEvent::<Value>::decode(br#"{"type":"DELETED","object":{"metadata":{"name":"x"}}}"#, ("v1", "ConfigMap"));
+        let event = WatchEvent::<Value>::decode(
+            br#"{"type":"DELETED","object":{"metadata":{"name":"x"}}}"#,
+            ("v1", "ConfigMap"),
+        );
         match event {
             Ok(WatchEvent::Deleted(object)) => assert_eq!(object["kind"], "ConfigMap"),
             other => panic!("{other:?}"),

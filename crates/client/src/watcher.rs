@@ -107,9 +107,13 @@ impl Backoff {
 
 enum Phase<K> {
     /// Listing; `continue_token` is set between pages.
-    Listing { continue_token: Option<String> },
+    Listing {
+        continue_token: Option<String>,
+    },
     /// About to open a watch from this version.
-    Resuming { resource_version: String },
+    Resuming {
+        resource_version: String,
+    },
     Watching {
         resource_version: String,
         stream: BoxStream<'static, Result<WatchEvent<K>>>,

@@ -293,31 +293,3 @@ fn every_extension_field_exists_in_its_schema() {
     }
     assert!(checked > 50, "only {checked} extension entries apply");
 }
-
-/// Writes every document to `$OPENAPI_DUMP_DIR` (for manual checks with a real kubectl).
-#[test]
-#[ignore]
-fn dump_documents() {
-    let Ok(dir) = std::env::var("OPENAPI_DUMP_DIR") else { return };
-    let dir = std::path::PathBuf::from(dir);
-    std::fs::write(dir.join("root.json"), serde_json::to_vec(&root_document()).unwrap()).unwrap();
-    for entry in entries() {
-        let file = dir.join(entry.path.replace('/', "__") + ".json");
-        std::fs::write(file, group_version_document(&entry.path).unwrap().as_slice()).unwrap();
-    }
-}
-
-/// Prints build time and sizes (`cargo test -p api --lib openapi::tests::report -- --ignored --nocapture`).
-#[test]
-#[ignore]
-fn report_build_time_and_sizes() {
-    let start = std::time::Instant::now();
-    let mut total = 0;
-    for entry in entries() {
-        let bytes = group_version_document(&entry.path).unwrap();
-        println!("{:40} {:>8} bytes", entry.path, bytes.len());
-        total += bytes.len();
-    }
-    println!("all documents: {total} bytes, built in {:?}", start.elapsed());
-    assert!(total > 0);
-}

@@ -12,7 +12,7 @@ use store::Revision;
 use super::ResourceRequest;
 use crate::ApiServer;
 use crate::error::{ApiError, ApiResult};
-use crate::{objects, output};
+use crate::{objects, output, write};
 
 /// Store page size while filtering: selectors may skip most keys, so pages are read until
 /// enough items match.
@@ -77,11 +77,21 @@ pub async fn list(request: ResourceRequest) -> ApiResult<Response> {
         }
         revision = token.revision;
         start_after = token.start_after;
-    } else if request.query.resource_version_match.as_deref() == Some("Exact") {
-        revision = match request.query.resource_version.as_deref().map(str::parse::<Revision>) {
-            Some(Ok(rv)) if rv > 0 => rv,
-            _ => return Err(ApiError::bad_request("resourceVersionMatch=Exact requires a resourceVersion")),
+    } else {
+        let requested = match request.query.resource_version.as_deref().map(str::parse::<Revision>) {
+            None | Some(Ok(0)) => None,
+            Some(Ok(rv)) if rv > 0 => Some(rv),
+            Some(_) => return Err(ApiError::bad_request("invalid resourceVersion: must be a non-negative integer")),
         };
+        match (request.query.resource_version_match.as_deref(), requested) {
+            (Some("Exact"), None) => {
+                return Err(ApiError::bad_request("resourceVersionMatch=Exact requires a non-zero resourceVersion"));
+            }
+            (Some("Exact"), Some(rv)) => revision = rv,
+            // "Not older than": the current state, once the store has reached it.
+            (_, Some(rv)) => write::wait_for_revision(&request.server, rv).await?,
+            (_, None) => {}
+        }
     }
     let page = scan(&request.server, info, &prefix, &start_after, revision, request.query.limit, |object| {
         selectors.matches(info, object)

@@ -43,6 +43,9 @@ pub async fn watch(request: ResourceRequest) -> ApiResult<Response> {
             Some(text.parse().map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {text:?}")))?)
         }
     };
+    if let Some(revision) = requested {
+        crate::write::wait_for_revision(&server, revision).await?;
+    }
     let send_initial_events = request.query.send_initial_events || requested.is_none();
     let (initial, start) = if send_initial_events {
         list_matching(&server, info, request.namespace(), &selectors, 0).await?

@@ -1,0 +1,13 @@
+//! The node's image store: references, content-addressed blobs, import of tarballs, registry
+//! pulls, safe layer unpack and overlayfs root filesystems, image garbage collection.
+//! It knows nothing of pods or the API: the agent names images and container IDs.
+
+pub mod digest;
+pub mod oci;
+pub mod reference;
+pub mod store;
+pub mod snapshot;
+pub mod unpack;
+
+pub use reference::{Reference, ReferenceError};
+pub use store::{ImageRecord, ImageStore, LayerRecord, StoreError};
