@@ -121,7 +121,6 @@ async fn watcher_resumes_across_a_server_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "peapod answers a watch from a future resourceVersion with a silent stream instead of 504 (see /work/bugs.md)"]
 async fn reflector_relists_when_the_server_lost_its_history() {
     // A memory store restarts empty with lower resourceVersions: the watcher's version is
     // unknown to the new server, so it must relist and the cache must drop the old objects.

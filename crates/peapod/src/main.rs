@@ -1,6 +1,8 @@
 //! The `peapod` binary: flags, configuration files, wiring of the crates, task supervision
 //! and shutdown. The only place that reads flags, environment or config files.
 
+mod control_plane;
+mod image;
 mod kubeconfig;
 mod server;
 
@@ -17,6 +19,8 @@ struct Cli {
 enum Command {
     /// The control plane (API server and store), plus a node agent unless --disable-agent.
     Server(server::ServerArgs),
+    /// The node's image store: import, ls, rm, pull.
+    Image(image::ImageArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -27,5 +31,6 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Server(args) => server::run(args),
+        Command::Image(args) => image::run(args),
     }
 }

@@ -32,6 +32,9 @@ pub struct ServerArgs {
     /// The secret agents and simulated nodes join with (generated in DATA_DIR when absent).
     #[arg(long, env = "PEAPOD_TOKEN")]
     pub token: Option<String>,
+    /// Seconds without a node Lease renewal before the node is `Ready=Unknown`.
+    #[arg(long, default_value_t = 40)]
+    pub node_monitor_grace_period: u64,
 }
 
 pub fn run(args: ServerArgs) -> anyhow::Result<()> {
@@ -80,6 +83,22 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let server_url = format!("https://{client_host}:{port}");
     crate::kubeconfig::write(&kubeconfig_path, &server_url, &pki.ca_cert_pem, &admin_token)?;
     server.set_ready();
+    let control_client = client::Client::new(client::Config::new(
+        server_url.clone(),
+        Some(pki.ca_cert_pem.clone()),
+        Some(admin_token.clone()),
+    ))
+    .context("create the control plane's API client")?;
+    let control_config = control::ControlConfig {
+        node_monitor_grace_period: Duration::from_secs(args.node_monitor_grace_period),
+        ..control::ControlConfig::default()
+    };
+    // Unique per process, as Kubernetes components name their lease holders.
+    let mut suffix = [0u8; 4];
+    getrandom(&mut suffix)?;
+    let identity = format!("{}_{}", hostname(), suffix.iter().map(|b| format!("{b:02x}")).collect::<String>());
+    let control_plane =
+        tokio::spawn(crate::control_plane::run(control_client, control_config, identity, shutdown.clone()));
     tracing::info!(
         "peapod server ready at {server_url} in {} ms; export KUBECONFIG={}",
         started.elapsed().as_millis(),
@@ -94,6 +113,7 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     wait_for_signal().await?;
     tracing::info!("shutting down");
     shutdown.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(5), control_plane).await;
     compactor.abort();
     let _ = tokio::time::timeout(Duration::from_secs(5), serving).await;
     Ok(())

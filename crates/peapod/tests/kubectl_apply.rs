@@ -24,7 +24,10 @@ fn apply_three_times_creates_configures_and_leaves_unchanged() {
     let server = shared();
     for version in Kubectl::ALL {
         let ns = server.fresh_namespace(&format!("apply{}", version.minor()));
-        let file = server.write_file(&format!("{ns}-pod.yaml"), &pod_manifest(&ns, "busybox:1.36", "    app: demo\n", "sleep, \"3600\""));
+        let file = server.write_file(
+            &format!("{ns}-pod.yaml"),
+            &pod_manifest(&ns, "busybox:1.36", "    app: demo\n", "sleep, \"3600\""),
+        );
         let path = file.to_string_lossy().to_string();
         k(server, version, &ns, &["apply", "-f", &path]).assert_success().assert_stdout("pod/demo created\n");
         let annotation = k(server, version, &ns, &["get", "pod", "demo", "-o", "json"]).json();
@@ -38,21 +41,34 @@ fn apply_three_times_creates_configures_and_leaves_unchanged() {
         std::fs::write(&file, pod_manifest(&ns, "busybox:1.37", "    app: demo\n    tier: back\n", "sleep, \"3600\""))
             .expect("rewrite manifest");
         k(server, version, &ns, &["apply", "-f", &path]).assert_success().assert_stdout("pod/demo configured\n");
-        k(server, version, &ns, &["get", "pod", "demo", "-o", "jsonpath={.spec.containers[0].image} {.metadata.labels.tier} {.spec.containers[0].command}"])
-            .assert_success()
-            .assert_stdout("busybox:1.37 back [\"sleep\",\"3600\"]");
+        k(
+            server,
+            version,
+            &ns,
+            &[
+                "get",
+                "pod",
+                "demo",
+                "-o",
+                "jsonpath={.spec.containers[0].image} {.metadata.labels.tier} {.spec.containers[0].command}",
+            ],
+        )
+        .assert_success()
+        .assert_stdout("busybox:1.37 back [\"sleep\",\"3600\"]");
 
         k(server, version, &ns, &["apply", "-f", &path]).assert_success().assert_stdout("pod/demo unchanged\n");
 
         // Removing a label from the file removes it from the object (three-way merge).
-        std::fs::write(&file, pod_manifest(&ns, "busybox:1.37", "    app: demo\n", "sleep, \"3600\"")).expect("rewrite");
+        std::fs::write(&file, pod_manifest(&ns, "busybox:1.37", "    app: demo\n", "sleep, \"3600\""))
+            .expect("rewrite");
         k(server, version, &ns, &["apply", "-f", &path]).assert_success().assert_stdout("pod/demo configured\n");
         k(server, version, &ns, &["get", "pod", "demo", "-o", "jsonpath={.metadata.labels}"])
             .assert_success()
             .assert_stdout("{\"app\":\"demo\"}");
 
         // Pod specs are immutable apart from images and a few fields: 422 from the server.
-        std::fs::write(&file, pod_manifest(&ns, "busybox:1.37", "    app: demo\n", "sleep, \"7200\"")).expect("rewrite");
+        std::fs::write(&file, pod_manifest(&ns, "busybox:1.37", "    app: demo\n", "sleep, \"7200\""))
+            .expect("rewrite");
         let out = k(server, version, &ns, &["apply", "-f", &path]);
         out.assert_failure();
         assert!(
@@ -117,9 +133,15 @@ fn apply_with_a_typo_is_a_strict_decoding_error() {
         }
 
         // A typo deeper down, and a duplicate field.
-        let nested = manifest.replace("  foo: bar\n", "").replace("    image: nginx\n", "    image: nginx\n    imagee: x\n").replace("typo", "typo2");
+        let nested = manifest
+            .replace("  foo: bar\n", "")
+            .replace("    image: nginx\n", "    image: nginx\n    imagee: x\n")
+            .replace("typo", "typo2");
         let out = server.kubectl_stdin(version, &["-n", &ns, "create", "-f", "-"], &nested);
-        assert!(out.stderr.contains(r#"strict decoding error: unknown field "spec.containers[0].imagee""#), "{version}: {out}");
+        assert!(
+            out.stderr.contains(r#"strict decoding error: unknown field "spec.containers[0].imagee""#),
+            "{version}: {out}"
+        );
     }
 }
 
@@ -143,7 +165,9 @@ fn create_f_then_already_exists() {
             "{version}: {out}"
         );
         assert!(
-            out.stderr.contains(&format!(r#"Error from server (AlreadyExists): error when creating "{path}": pods "worker" already exists"#)),
+            out.stderr.contains(&format!(
+                r#"Error from server (AlreadyExists): error when creating "{path}": pods "worker" already exists"#
+            )),
             "{version}: {out}"
         );
         k(server, version, &ns, &["get", "configmap", "settings", "-o", "jsonpath={.data.mode}"])
@@ -167,7 +191,10 @@ fn create_in_a_missing_namespace_is_not_found() {
     for version in Kubectl::ALL {
         let out = server.kubectl_as(version, &["-n", "no-such-namespace", "run", "x", "--image=nginx"]);
         assert_eq!(out.code(), 1, "{out}");
-        assert_eq!(out.stderr, "Error from server (NotFound): namespaces \"no-such-namespace\" not found\n", "{version}");
+        assert_eq!(
+            out.stderr, "Error from server (NotFound): namespaces \"no-such-namespace\" not found\n",
+            "{version}"
+        );
     }
 }
 
@@ -210,7 +237,9 @@ fn delete_waits_for_finalizers_and_wait_for_delete() {
             )
         };
         for name in ["held", "watched"] {
-            server.kubectl_stdin(version, &["-n", &ns, "create", "--validate=false", "-f", "-"], &manifest(name)).assert_success();
+            server
+                .kubectl_stdin(version, &["-n", &ns, "create", "--validate=false", "-f", "-"], &manifest(name))
+                .assert_success();
         }
 
         // delete --wait=false returns at once; the object stays, marked for deletion.
@@ -222,18 +251,32 @@ fn delete_waits_for_finalizers_and_wait_for_delete() {
         assert_eq!(json["metadata"]["finalizers"], serde_json::json!(["example.com/hold"]));
 
         // wait --for=delete blocks until the finalizer goes.
-        let mut waiter = server.kubectl_background(
-            version,
-            &["-n", &ns, "wait", "--for=delete", "configmap/held", "--timeout=60s"],
-        );
+        let mut waiter =
+            server.kubectl_background(version, &["-n", &ns, "wait", "--for=delete", "configmap/held", "--timeout=60s"]);
         // delete (waiting) blocks as well.
         let mut deleter = server.kubectl_background(version, &["-n", &ns, "delete", "configmap", "watched", "--wait"]);
         std::thread::sleep(Duration::from_millis(1500));
-        assert!(waiter.next_line(Duration::from_millis(10)).is_none(), "{version}: wait returned early: {:?}", waiter.seen());
+        assert!(
+            waiter.next_line(Duration::from_millis(10)).is_none(),
+            "{version}: wait returned early: {:?}",
+            waiter.seen()
+        );
 
         for name in ["held", "watched"] {
-            k(server, version, &ns, &["patch", "configmap", name, "--type=json", "-p", r#"[{"op":"remove","path":"/metadata/finalizers"}]"#])
-                .assert_success();
+            k(
+                server,
+                version,
+                &ns,
+                &[
+                    "patch",
+                    "configmap",
+                    name,
+                    "--type=json",
+                    "-p",
+                    r#"[{"op":"remove","path":"/metadata/finalizers"}]"#,
+                ],
+            )
+            .assert_success();
         }
         let (status, lines, stderr) = waiter.finish(Duration::from_secs(30));
         assert!(status.success(), "{version}: wait failed: {lines:?} {stderr}");

@@ -45,11 +45,7 @@ fn api_resources_lists_the_served_resources() {
             ["leases", "", "coordination.k8s.io/v1", "true", "Lease"],
         ];
         for row in expect {
-            assert!(
-                table.rows.iter().any(|r| r == &row),
-                "{version}: api-resources lacks {row:?}:\n{}",
-                out.stdout
-            );
+            assert!(table.rows.iter().any(|r| r == &row), "{version}: api-resources lacks {row:?}:\n{}", out.stdout);
         }
         // `-o name` of namespaced resources only, as used by scripts.
         let names = server.kubectl_as(version, &["api-resources", "--namespaced=false", "-o", "name"]);
@@ -83,10 +79,7 @@ fn cluster_info_names_the_control_plane() {
         out.assert_success();
         // kubectl 1.27 colours the words; strip the escapes before comparing.
         let text = strip_ansi(&out.stdout);
-        assert!(
-            text.contains(&format!("Kubernetes control plane is running at {}", server.url())),
-            "{version}: {out}"
-        );
+        assert!(text.contains(&format!("Kubernetes control plane is running at {}", server.url())), "{version}: {out}");
         assert!(text.contains("To further debug and diagnose cluster problems, use 'kubectl cluster-info dump'."));
     }
 }
@@ -98,14 +91,20 @@ fn explain_uses_the_openapi_v3_schemas() {
     for version in [Kubectl::V1_33, Kubectl::V1_32] {
         let out = server.kubectl_as(version, &["explain", "pod.spec.containers"]);
         out.assert_success();
-        assert!(out.stdout.starts_with("KIND:       Pod\nVERSION:    v1\n\nFIELD: containers <[]Container>\n"), "{out}");
+        assert!(
+            out.stdout.starts_with("KIND:       Pod\nVERSION:    v1\n\nFIELD: containers <[]Container>\n"),
+            "{out}"
+        );
         assert!(out.stdout.contains("DESCRIPTION:\n    List of containers belonging to the pod."), "{out}");
         assert!(out.stdout.contains("  image\t<string>\n"), "{out}");
         assert!(out.stdout.contains("  name\t<string> -required-\n"), "{out}");
 
         let deployment = server.kubectl_as(version, &["explain", "deployment.spec.replicas"]);
         deployment.assert_success();
-        assert!(deployment.stdout.starts_with("GROUP:      apps\nKIND:       Deployment\nVERSION:    v1\n"), "{deployment}");
+        assert!(
+            deployment.stdout.starts_with("GROUP:      apps\nKIND:       Deployment\nVERSION:    v1\n"),
+            "{deployment}"
+        );
         assert!(deployment.stdout.contains("FIELD: replicas <integer>"), "{deployment}");
 
         let missing = server.kubectl_as(version, &["explain", "pod.spec.nosuchfield"]);
@@ -124,7 +123,9 @@ fn run_then_get_in_every_output_format() {
             full.extend_from_slice(args);
             server.kubectl_as(version, &full)
         };
-        k(&["run", "web", "--image=nginx", "--labels=app=web,tier=front"]).assert_success().assert_stdout("pod/web created\n");
+        k(&["run", "web", "--image=nginx", "--labels=app=web,tier=front"])
+            .assert_success()
+            .assert_stdout("pod/web created\n");
         k(&["run", "db", "--image=postgres:16", "--labels=app=db"]).assert_success().assert_stdout("pod/db created\n");
         k(&["run", "once", "--image=busybox", "--restart=Never", "--", "echo", "Hello World"])
             .assert_success()
@@ -245,8 +246,7 @@ fn run_then_get_in_every_output_format() {
         out.assert_success();
         let table = Table::parse(&out.stdout);
         assert_eq!(table.headers, ["NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "AGE"], "{out}");
-        let ours: Vec<&str> =
-            table.rows.iter().filter(|row| row[0] == ns).map(|row| row[1].as_str()).collect();
+        let ours: Vec<&str> = table.rows.iter().filter(|row| row[0] == ns).map(|row| row[1].as_str()).collect();
         assert_eq!(ours, ["db", "once", "web"], "{version}: {out}");
 
         // Several kinds at once: kubectl prefixes the names.
@@ -308,7 +308,8 @@ fn describe_pod_prints_its_events() {
         let validate = if version == Kubectl::V1_27 { "--validate=false" } else { "--validate=strict" };
         k(&["create", validate, "-f", &path]).assert_success().assert_stdout("event/nginx.scheduled created\n");
         // An event about another object must not show up.
-        let other = event.replace("name: nginx.scheduled", "name: other.pulled").replace("  name: nginx\n", "  name: other\n");
+        let other =
+            event.replace("name: nginx.scheduled", "name: other.pulled").replace("  name: nginx\n", "  name: other\n");
         let other_file = server.write_file(&format!("event-other-{ns}.yaml"), &other);
         k(&["create", validate, "-f", &other_file.to_string_lossy()]).assert_success();
 

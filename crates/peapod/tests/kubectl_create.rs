@@ -15,10 +15,17 @@ fn create_namespace() {
     let server = shared();
     for version in Kubectl::ALL {
         let name = testkit::unique_name(&format!("made{}", version.minor()));
-        server.kubectl_as(version, &["create", "namespace", &name]).assert_success().assert_stdout(&format!("namespace/{name} created\n"));
+        server
+            .kubectl_as(version, &["create", "namespace", &name])
+            .assert_success()
+            .assert_stdout(&format!("namespace/{name} created\n"));
         let out = server.kubectl_as(version, &["create", "namespace", &name]);
         assert_eq!(out.code(), 1);
-        assert_eq!(out.stderr, format!("Error from server (AlreadyExists): namespaces \"{name}\" already exists\n"), "{version}");
+        assert_eq!(
+            out.stderr,
+            format!("Error from server (AlreadyExists): namespaces \"{name}\" already exists\n"),
+            "{version}"
+        );
         let out = server.kubectl_as(version, &["get", "namespace", &name]);
         out.assert_success();
         assert_eq!(Table::parse(&out.stdout).cell(&name, "STATUS"), "Active", "{out}");
@@ -102,7 +109,9 @@ fn create_deployment_then_scale_and_set_image() {
             "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata:\n  name: rs\nspec:\n  replicas: 1\n  selector:\n    matchLabels:\n      app: rs\n  template:\n    metadata:\n      labels:\n        app: rs\n    spec:\n      containers:\n      - name: c\n        image: nginx\n"
         );
         server.kubectl_stdin(version, &["-n", &ns, "create", "--validate=false", "-f", "-"], &rs).assert_success();
-        k(server, version, &ns, &["scale", "rs", "rs", "--replicas=2"]).assert_success().assert_stdout("replicaset.apps/rs scaled\n");
+        k(server, version, &ns, &["scale", "rs", "rs", "--replicas=2"])
+            .assert_success()
+            .assert_stdout("replicaset.apps/rs scaled\n");
         let out = k(server, version, &ns, &["get", "rs"]);
         out.assert_success();
         let table = Table::parse(&out.stdout);
@@ -122,9 +131,14 @@ fn create_configmap_secret_and_service() {
         k(server, version, &ns, &["get", "configmap", "cfg", "-o", "jsonpath={.data.level} {.data.mode}"])
             .assert_success()
             .assert_stdout("3 fast");
-        k(server, version, &ns, &["create", "secret", "generic", "creds", "--from-literal=user=admin", "--from-literal=pass=s3cret"])
-            .assert_success()
-            .assert_stdout("secret/creds created\n");
+        k(
+            server,
+            version,
+            &ns,
+            &["create", "secret", "generic", "creds", "--from-literal=user=admin", "--from-literal=pass=s3cret"],
+        )
+        .assert_success()
+        .assert_stdout("secret/creds created\n");
         // Secret data is base64 on the wire.
         k(server, version, &ns, &["get", "secret", "creds", "-o", "jsonpath={.data.pass} {.type}"])
             .assert_success()
@@ -151,8 +165,16 @@ fn create_configmap_secret_and_service() {
         assert_eq!(sections.len(), 3, "{version}: {out}");
         let services = Table::parse(sections[0]);
         assert_eq!(services.headers, ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]);
-        assert_eq!(&services.row("service/api").unwrap()[1..5], ["ClusterIP", ip.as_str(), "<none>", "80/TCP"], "{out}");
-        assert_eq!(&services.row("service/headless").unwrap()[1..5], ["ClusterIP", "None", "<none>", "<none>"], "{out}");
+        assert_eq!(
+            &services.row("service/api").unwrap()[1..5],
+            ["ClusterIP", ip.as_str(), "<none>", "80/TCP"],
+            "{out}"
+        );
+        assert_eq!(
+            &services.row("service/headless").unwrap()[1..5],
+            ["ClusterIP", "None", "<none>", "<none>"],
+            "{out}"
+        );
         let configmaps = Table::parse(sections[1]);
         assert_eq!(configmaps.headers, ["NAME", "DATA", "AGE"]);
         assert_eq!(configmaps.cell("configmap/cfg", "DATA"), "2");
@@ -163,6 +185,9 @@ fn create_configmap_secret_and_service() {
         // Again: AlreadyExists, as printed by the generators.
         let out = k(server, version, &ns, &["create", "configmap", "cfg", "--from-literal=a=b"]);
         assert_eq!(out.code(), 1);
-        assert_eq!(out.stderr, "error: failed to create configmap: configmaps \"cfg\" already exists\n", "{version}: {out}");
+        assert_eq!(
+            out.stderr, "error: failed to create configmap: configmaps \"cfg\" already exists\n",
+            "{version}: {out}"
+        );
     }
 }

@@ -18,39 +18,61 @@ fn label_and_annotate() {
     for version in Kubectl::ALL {
         let ns = server.fresh_namespace(&format!("label{}", version.minor()));
         k(server, version, &ns, &["run", "p", "--image=nginx"]).assert_success();
-        k(server, version, &ns, &["label", "pod", "p", "tier=front", "team=a"]).assert_success().assert_stdout("pod/p labeled\n");
+        k(server, version, &ns, &["label", "pod", "p", "tier=front", "team=a"])
+            .assert_success()
+            .assert_stdout("pod/p labeled\n");
         let out = k(server, version, &ns, &["label", "pod", "p", "tier=back"]);
         assert_eq!(out.code(), 1);
-        assert_eq!(out.stderr, "error: 'tier' already has a value (front), and --overwrite is false\n", "{version}: {out}");
-        k(server, version, &ns, &["label", "pod", "p", "tier=back", "--overwrite"]).assert_success().assert_stdout("pod/p labeled\n");
+        assert_eq!(
+            out.stderr, "error: 'tier' already has a value (front), and --overwrite is false\n",
+            "{version}: {out}"
+        );
+        k(server, version, &ns, &["label", "pod", "p", "tier=back", "--overwrite"])
+            .assert_success()
+            .assert_stdout("pod/p labeled\n");
         k(server, version, &ns, &["label", "pod", "p", "team-"]).assert_success().assert_stdout("pod/p unlabeled\n");
         k(server, version, &ns, &["get", "pod", "p", "-o", "jsonpath={.metadata.labels}"])
             .assert_success()
             .assert_stdout(r#"{"run":"p","tier":"back"}"#);
         // Label syntax is checked by the server: 422 naming the field.
-        let out = k(server, version, &ns, &["label", "pod", "p", "bad=-x-"]);
+        // kubectl checks label syntax itself; the server checks it too: 422 naming the field.
+        let out = k(
+            server,
+            version,
+            &ns,
+            &["patch", "pod", "p", "--type=merge", "-p", r#"{"metadata":{"labels":{"bad":"-x-"}}}"#],
+        );
         assert_eq!(out.code(), 1);
         assert!(
-            out.stderr.contains("The Pod \"p\" is invalid: metadata.labels: Invalid value: \"-x-\": a valid label must be an empty string or consist of alphanumeric characters"),
+            out.stderr.starts_with("The Pod \"p\" is invalid: metadata.labels: Invalid value: \"-x-\": a valid label must be an empty string or consist of alphanumeric characters"),
             "{version}: {out}"
         );
 
         // kubectl 1.27 prints "annotate" (sic) where later versions print "annotated".
         let annotated = if version == Kubectl::V1_27 { "pod/p annotate\n" } else { "pod/p annotated\n" };
-        k(server, version, &ns, &["annotate", "pod", "p", "note=hello world"]).assert_success().assert_stdout(annotated);
-        k(server, version, &ns, &["annotate", "pod", "p", "note=bye", "--overwrite"]).assert_success().assert_stdout(annotated);
+        k(server, version, &ns, &["annotate", "pod", "p", "note=hello world"])
+            .assert_success()
+            .assert_stdout(annotated);
+        k(server, version, &ns, &["annotate", "pod", "p", "note=bye", "--overwrite"])
+            .assert_success()
+            .assert_stdout(annotated);
         k(server, version, &ns, &["get", "pod", "p", "-o", "jsonpath={.metadata.annotations.note}"])
             .assert_success()
             .assert_stdout("bye");
         k(server, version, &ns, &["annotate", "pod", "p", "note-"]).assert_success();
-        k(server, version, &ns, &["get", "pod", "p", "-o", "jsonpath={.metadata.annotations}"]).assert_success().assert_stdout("");
 
         // label on many objects via a selector.
         k(server, version, &ns, &["run", "q", "--image=nginx"]).assert_success();
         k(server, version, &ns, &["label", "pods", "--all", "batch=1"])
             .assert_success()
             .assert_stdout("pod/p labeled\npod/q labeled\n");
-        k(server, version, &ns, &["get", "pods", "-l", "batch=1", "-o", "name"]).assert_success().assert_stdout("pod/p\npod/q\n");
+        k(server, version, &ns, &["get", "pods", "-l", "batch=1", "-o", "name"])
+            .assert_success()
+            .assert_stdout("pod/p\npod/q\n");
+        // Removing the last annotation leaves no (empty) map behind: ObjectMeta maps are omitempty.
+        k(server, version, &ns, &["get", "pod", "p", "-o", "jsonpath={.metadata.annotations}"])
+            .assert_success()
+            .assert_stdout("");
     }
 }
 
@@ -65,49 +87,138 @@ fn patch_strategic_merge_and_json() {
         server.kubectl_stdin(version, &["create", "--validate=false", "-f", "-"], &pod).assert_success();
 
         // Strategic (the default): containers merge by name, the other container stays.
-        k(server, version, &ns, &["patch", "pod", "p", "-p", r#"{"spec":{"containers":[{"name":"side","image":"busybox:1.37"}]}}"#])
-            .assert_success()
-            .assert_stdout("pod/p patched\n");
-        k(server, version, &ns, &["get", "pod", "p", "-o", "jsonpath={.spec.containers[*].image} {.spec.containers[0].args}"])
-            .assert_success()
-            .assert_stdout("nginx:1.26 busybox:1.37 [\"sleep\",\"1\"]");
-        // Appending a toleration is allowed; $setElementOrder keeps the order given.
-        k(server, version, &ns, &["patch", "pod", "p", "-p", r#"{"spec":{"tolerations":[{"key":"k2","operator":"Exists"}]}}"#])
-            .assert_success();
+        k(
+            server,
+            version,
+            &ns,
+            &["patch", "pod", "p", "-p", r#"{"spec":{"containers":[{"name":"side","image":"busybox:1.37"}]}}"#],
+        )
+        .assert_success()
+        .assert_stdout("pod/p patched\n");
+        k(
+            server,
+            version,
+            &ns,
+            &["get", "pod", "p", "-o", "jsonpath={.spec.containers[*].image} {.spec.containers[0].args}"],
+        )
+        .assert_success()
+        .assert_stdout("nginx:1.26 busybox:1.37 [\"sleep\",\"1\"]");
+        // Tolerations have no merge key: a strategic patch replaces the list, which drops the
+        // existing ones and is forbidden; appending one (JSON patch) is allowed.
+        let out = k(
+            server,
+            version,
+            &ns,
+            &["patch", "pod", "p", "-p", r#"{"spec":{"tolerations":[{"key":"k2","operator":"Exists"}]}}"#],
+        );
+        assert_eq!(out.code(), 1, "{out}");
+        assert!(
+            out.stderr.starts_with("The Pod \"p\" is invalid: spec.tolerations: Forbidden: existing toleration can not be modified except its tolerationSeconds"),
+            "{version}: {out}"
+        );
+        k(
+            server,
+            version,
+            &ns,
+            &[
+                "patch",
+                "pod",
+                "p",
+                "--type=json",
+                "-p",
+                r#"[{"op":"add","path":"/spec/tolerations/-","value":{"key":"k2","operator":"Exists"}}]"#,
+            ],
+        )
+        .assert_success();
         let tolerations = k(server, version, &ns, &["get", "pod", "p", "-o", "jsonpath={.spec.tolerations[*].key}"]);
         tolerations.assert_success();
-        assert!(tolerations.stdout.starts_with("k1 k2"), "{version}: tolerations are appended (no merge key): {tolerations}");
+        assert!(
+            tolerations.stdout.starts_with("k1 ") && tolerations.stdout.ends_with(" k2"),
+            "{version}: {tolerations}"
+        );
         // The same patch again changes nothing.
-        k(server, version, &ns, &["patch", "pod", "p", "-p", r#"{"spec":{"containers":[{"name":"side","image":"busybox:1.37"}]}}"#])
-            .assert_success()
-            .assert_stdout("pod/p patched (no change)\n");
+        k(
+            server,
+            version,
+            &ns,
+            &["patch", "pod", "p", "-p", r#"{"spec":{"containers":[{"name":"side","image":"busybox:1.37"}]}}"#],
+        )
+        .assert_success()
+        .assert_stdout("pod/p patched (no change)\n");
         // $patch: delete of a label via null, and a forbidden change.
-        k(server, version, &ns, &["patch", "pod", "p", "-p", r#"{"metadata":{"labels":{"app":null,"x":"y"}}}"#]).assert_success();
-        k(server, version, &ns, &["get", "pod", "p", "-o", "jsonpath={.metadata.labels}"]).assert_success().assert_stdout(r#"{"x":"y"}"#);
-        let out = k(server, version, &ns, &["patch", "pod", "p", "-p", r#"{"spec":{"containers":[{"name":"main","args":["sleep","2"]}]}}"#]);
+        k(server, version, &ns, &["patch", "pod", "p", "-p", r#"{"metadata":{"labels":{"app":null,"x":"y"}}}"#])
+            .assert_success();
+        k(server, version, &ns, &["get", "pod", "p", "-o", "jsonpath={.metadata.labels}"])
+            .assert_success()
+            .assert_stdout(r#"{"x":"y"}"#);
+        let out = k(
+            server,
+            version,
+            &ns,
+            &["patch", "pod", "p", "-p", r#"{"spec":{"containers":[{"name":"main","args":["sleep","2"]}]}}"#],
+        );
         assert_eq!(out.code(), 1, "{out}");
         assert!(out.stderr.starts_with(IMMUTABLE), "{version}: {out}");
 
         // Merge patch: lists are replaced whole, so replacing containers is forbidden for pods...
-        let out = k(server, version, &ns, &["patch", "pod", "p", "--type=merge", "-p", r#"{"spec":{"containers":[{"name":"main","image":"x"}]}}"#]);
-        assert!(out.stderr.starts_with(IMMUTABLE), "{version}: {out}");
+        let out = k(
+            server,
+            version,
+            &ns,
+            &["patch", "pod", "p", "--type=merge", "-p", r#"{"spec":{"containers":[{"name":"main","image":"x"}]}}"#],
+        );
+        assert!(
+            out.stderr.starts_with(
+                "The Pod \"p\" is invalid: spec.containers: Forbidden: pod updates may not add or remove containers"
+            ),
+            "{version}: {out}"
+        );
         // ...and maps merge.
-        k(server, version, &ns, &["patch", "pod", "p", "--type=merge", "-p", r#"{"metadata":{"annotations":{"m":"1"}}}"#])
-            .assert_success()
-            .assert_stdout("pod/p patched\n");
+        k(
+            server,
+            version,
+            &ns,
+            &["patch", "pod", "p", "--type=merge", "-p", r#"{"metadata":{"annotations":{"m":"1"}}}"#],
+        )
+        .assert_success()
+        .assert_stdout("pod/p patched\n");
 
         // JSON patch
         k(server, version, &ns, &["patch", "pod", "p", "--type=json", "-p", r#"[{"op":"replace","path":"/spec/containers/0/image","value":"nginx:1.27"},{"op":"add","path":"/metadata/labels/j","value":"k"}]"#])
             .assert_success()
             .assert_stdout("pod/p patched\n");
-        k(server, version, &ns, &["get", "pod", "p", "-o", "jsonpath={.spec.containers[0].image} {.metadata.labels.j}"])
-            .assert_success()
-            .assert_stdout("nginx:1.27 k");
-        let out = k(server, version, &ns, &["patch", "pod", "p", "--type=json", "-p", r#"[{"op":"remove","path":"/metadata/labels/absent"}]"#]);
+        k(
+            server,
+            version,
+            &ns,
+            &["get", "pod", "p", "-o", "jsonpath={.spec.containers[0].image} {.metadata.labels.j}"],
+        )
+        .assert_success()
+        .assert_stdout("nginx:1.27 k");
+        let out = k(
+            server,
+            version,
+            &ns,
+            &["patch", "pod", "p", "--type=json", "-p", r#"[{"op":"remove","path":"/metadata/labels/absent"}]"#],
+        );
         assert_eq!(out.code(), 1, "{version}: removing a missing path fails: {out}");
-        let out = k(server, version, &ns, &["patch", "pod", "p", "--type=json", "-p", r#"[{"op":"test","path":"/metadata/labels/j","value":"other"}]"#]);
+        let out = k(
+            server,
+            version,
+            &ns,
+            &[
+                "patch",
+                "pod",
+                "p",
+                "--type=json",
+                "-p",
+                r#"[{"op":"test","path":"/metadata/labels/j","value":"other"}]"#,
+            ],
+        );
         assert_eq!(out.code(), 1, "{version}: a failed test op fails the patch: {out}");
-        k(server, version, &ns, &["get", "pod", "p", "-o", "jsonpath={.metadata.labels.j}"]).assert_success().assert_stdout("k");
+        k(server, version, &ns, &["get", "pod", "p", "-o", "jsonpath={.metadata.labels.j}"])
+            .assert_success()
+            .assert_stdout("k");
 
         // A patch of a missing object.
         let out = k(server, version, &ns, &["patch", "pod", "nope", "-p", "{}"]);
@@ -116,9 +227,20 @@ fn patch_strategic_merge_and_json() {
 
         // Deployments: strategic merge on the template bumps generation.
         k(server, version, &ns, &["create", "deployment", "web", "--image=nginx"]).assert_success();
-        k(server, version, &ns, &["patch", "deployment", "web", "-p", r#"{"spec":{"template":{"spec":{"containers":[{"name":"nginx","env":[{"name":"E","value":"1"}]}]}}}}"#])
-            .assert_success()
-            .assert_stdout("deployment.apps/web patched\n");
+        k(
+            server,
+            version,
+            &ns,
+            &[
+                "patch",
+                "deployment",
+                "web",
+                "-p",
+                r#"{"spec":{"template":{"spec":{"containers":[{"name":"nginx","env":[{"name":"E","value":"1"}]}]}}}}"#,
+            ],
+        )
+        .assert_success()
+        .assert_stdout("deployment.apps/web patched\n");
         k(server, version, &ns, &["get", "deployment", "web", "-o", "jsonpath={.metadata.generation} {.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].env[0].name}"])
             .assert_success()
             .assert_stdout("2 nginx E");
@@ -153,12 +275,24 @@ fn edit_with_a_scripted_editor() {
         let out = run(&forbidden.to_string_lossy(), &["edit", "pod", "p"]);
         assert_eq!(out.code(), 1, "{out}");
         assert!(out.stderr.contains("A copy of your changes has been stored to"), "{version}: {out}");
-        assert!(out.stderr.contains("pod updates may not change fields other than"), "{version}: {out}");
+        assert!(out.stderr.starts_with("error: pods \"p\" is invalid\n"), "{version}: {out}");
+        // The reasons go into the saved copy, as comments.
+        let copy = out.stderr.split('"').nth(3).unwrap_or_default().to_string();
+        let saved = std::fs::read_to_string(&copy).unwrap_or_default();
+        assert!(
+            saved.contains("# * spec: Forbidden: pod updates may not change fields other than"),
+            "{version}: {copy}: {saved}"
+        );
         // Edit of a deployment's replicas.
         k(server, version, &ns, &["create", "deployment", "web", "--image=nginx"]).assert_success();
-        let replicas = server.write_file("edit-replicas.sh", "#!/bin/sh\nsed -i 's/^  replicas: 1$/  replicas: 4/' \"$1\"\n");
+        let replicas =
+            server.write_file("edit-replicas.sh", "#!/bin/sh\nsed -i 's/^  replicas: 1$/  replicas: 4/' \"$1\"\n");
         let _ = std::process::Command::new("chmod").arg("+x").arg(&replicas).status();
-        run(&replicas.to_string_lossy(), &["edit", "deployment", "web"]).assert_success().assert_stdout("deployment.apps/web edited\n");
-        k(server, version, &ns, &["get", "deployment", "web", "-o", "jsonpath={.spec.replicas}"]).assert_success().assert_stdout("4");
+        run(&replicas.to_string_lossy(), &["edit", "deployment", "web"])
+            .assert_success()
+            .assert_stdout("deployment.apps/web edited\n");
+        k(server, version, &ns, &["get", "deployment", "web", "-o", "jsonpath={.spec.replicas}"])
+            .assert_success()
+            .assert_stdout("4");
     }
 }

@@ -6,7 +6,7 @@
 //! own TLS stack: a bug there cannot hide itself.
 
 use std::process::Command;
-use crate::process::{self, Background};
+use crate::process::{self, Background, Output};
 use crate::server::Server;
 
 /// An HTTP request to the server.
@@ -19,11 +19,13 @@ pub struct Request {
     pub body: Option<Vec<u8>>,
     /// Send no `Authorization` header.
     pub anonymous: bool,
+    /// Force HTTP/1.1 (curl otherwise negotiates HTTP/2 through ALPN, as Go clients do).
+    pub http1: bool,
 }
 
 impl Request {
     pub fn new(method: &str, path: &str) -> Request {
-        Request { method: method.to_string(), path: path.to_string(), headers: Vec::new(), body: None, anonymous: false }
+        Request { method: method.to_string(), path: path.to_string(), headers: Vec::new(), body: None, anonymous: false, http1: false }
     }
 
     pub fn get(path: &str) -> Request {
@@ -52,11 +54,19 @@ impl Request {
         self
     }
 
+    pub fn http1(mut self) -> Request {
+        self.http1 = true;
+        self
+    }
+
     fn curl(&self, server: &Server, streaming: bool) -> Command {
         let mut command = Command::new("curl");
         command.args(["-sS", "--cacert"]).arg(server.ca_file()).args(["-X", &self.method]);
         // No `Expect: 100-continue`: large bodies go at once, as Go clients send them.
         command.args(["-H", "Expect:"]);
+        if self.http1 {
+            command.arg("--http1.1");
+        }
         if streaming {
             command.arg("-N");
         } else {
@@ -145,17 +155,25 @@ impl std::fmt::Display for HttpResponse {
 
 impl Server {
     /// Sends `request` and returns the complete response; panics if curl itself fails
-    /// (connection refused, TLS failure), which no test expects.
+    /// (connection refused, TLS failure, a reset stream), which no test expects.
     #[track_caller]
     pub fn send(&self, request: &Request) -> HttpResponse {
+        match self.try_send(request) {
+            Ok(response) => response,
+            Err(output) => panic!("curl failed for {} {}: {output}", request.method, request.path),
+        }
+    }
+
+    /// Sends `request`; a transport failure is returned as curl's output.
+    pub fn try_send(&self, request: &Request) -> Result<HttpResponse, Output> {
         let description = format!("{} {}", request.method, request.path);
         let output = process::run(request.curl(self, false), request.body.as_deref(), process::COMMAND_DEADLINE);
         if !output.success() {
-            panic!("curl failed for {description}: {output}");
+            return Err(output);
         }
         match parse_response(output.stdout.as_bytes()) {
-            Some((status, headers, body)) => HttpResponse { status, headers, body, request: description },
-            None => panic!("unparseable HTTP response for {description}: {output}"),
+            Some((status, headers, body)) => Ok(HttpResponse { status, headers, body, request: description }),
+            None => Err(output),
         }
     }
 

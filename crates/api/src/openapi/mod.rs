@@ -11,6 +11,9 @@
 //! Schemas come from `k8s-openapi`'s schemars derivations (`schemas.rs`, `kinds.rs`) plus the field
 //! extensions of `extensions.rs`; operations are derived from the resource table (`paths.rs`).
 //!
+//! `v2.rs` serves the same operations and schemas as the single OpenAPI v2 (Swagger 2.0) document of
+//! `/openapi/v2` (JSON, and gnostic's protobuf encoding from `v2_proto.rs`) that kubectl up to 1.28 reads.
+//!
 //! Documents are built on first request and kept (they are large and immutable for a build); nothing is
 //! built at start-up. Must not do IO or know about HTTP: the apiserver serves the returned bytes.
 
@@ -18,6 +21,10 @@ mod extensions;
 mod kinds;
 mod paths;
 mod schemas;
+mod v2;
+mod v2_proto;
+
+pub use v2::{v2_json, v2_protobuf};
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -280,3 +287,5 @@ fn build_group_version(group: &str, version: &str) -> Result<Value, OpenApiError
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod v2_tests;

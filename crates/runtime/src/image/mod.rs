@@ -2,7 +2,9 @@
 //! pulls, safe layer unpack and overlayfs root filesystems, image garbage collection.
 //! It knows nothing of pods or the API: the agent names images and container IDs.
 
+pub mod build;
 pub mod digest;
+pub mod import;
 pub mod oci;
 pub mod reference;
 pub mod store;

@@ -1,0 +1,82 @@
+//! Acceptance: `kubectl get -w` for kubectl 1.33, 1.32 and 1.27: the initial table, then one
+//! row per change (create, modify, delete), with no replay of existing objects.
+
+use std::time::Duration;
+
+use testkit::{Kubectl, Table, shared};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+#[test]
+fn get_watch_prints_a_row_per_change() {
+    let server = shared();
+    for version in Kubectl::ALL {
+        let ns = server.fresh_namespace(&format!("watch{}", version.minor()));
+        let k = |args: &[&str]| {
+            let mut full = vec!["-n", ns.as_str()];
+            full.extend_from_slice(args);
+            server.kubectl_as(version, &full)
+        };
+        k(&["run", "existing", "--image=nginx"]).assert_success();
+        let mut watch = server.kubectl_background(version, &["-n", &ns, "get", "pods", "-w"]);
+        let header = watch.wait_for_line(WAIT, |_| true);
+        assert_eq!(
+            Table::parse(&header).headers,
+            ["NAME", "READY", "STATUS", "RESTARTS", "AGE"],
+            "{version}: {header}"
+        );
+        let first = watch.wait_for_line(WAIT, |_| true);
+        assert!(first.starts_with("existing "), "{version}: {first}");
+
+        k(&["run", "w1", "--image=nginx"]).assert_success();
+        let added = watch.wait_for_line(WAIT, |line| line.starts_with("w1 "));
+        let cells: Vec<&str> = added.split_whitespace().collect();
+        assert_eq!(&cells[..4], ["w1", "0/1", "Pending", "0"], "{version}: {added}");
+
+        k(&["label", "pod", "w1", "x=y"]).assert_success();
+        let modified = watch.wait_for_line(WAIT, |line| line.starts_with("w1 "));
+        assert!(modified.contains("Pending"), "{version}: {modified}");
+
+        k(&["delete", "pod", "w1", "--wait=false"]).assert_success();
+        // Unbound pods go at once: kubectl prints the DELETED event as a row.
+        let deleted = watch.wait_for_line(WAIT, |line| line.starts_with("w1 "));
+        assert!(deleted.split_whitespace().count() >= 5, "{version}: {deleted}");
+
+        // Nothing else: the existing pod is not replayed.
+        let rest = watch.drain_lines(Duration::from_millis(500));
+        assert!(rest.iter().all(|line| !line.starts_with("existing ")), "{version}: replayed: {rest:?}");
+        let seen = watch.seen().to_vec();
+        assert_eq!(seen.iter().filter(|l| l.starts_with("existing ")).count(), 1, "{version}: {seen:?}");
+        assert_eq!(seen.iter().filter(|l| l.starts_with("w1 ")).count(), 3, "{version}: {seen:?}");
+        drop(watch);
+
+        // -o name with --output-watch-events
+        let mut watch = server
+            .kubectl_background(version, &["-n", &ns, "get", "pods", "-w", "--output-watch-events", "-o", "name"]);
+        let line = watch.wait_for_line(WAIT, |_| true);
+        // The initial list is printed by kubectl itself (with or without the event type,
+        // depending on the version); the events after it come from the watch.
+        assert!(line == "ADDED pod/existing" || line == "pod/existing", "{version}: {line}");
+        k(&["delete", "pod", "existing", "--wait=false"]).assert_success();
+        // The DELETED event (the name printer drops the event type).
+        let line = watch.wait_for_line(WAIT, |line| line.ends_with("pod/existing"));
+        assert!(line == "DELETED pod/existing" || line == "pod/existing", "{version}: {:?}", watch.seen());
+    }
+}
+
+#[test]
+fn get_watch_with_a_label_selector_and_all_namespaces() {
+    let server = shared();
+    for version in Kubectl::ALL {
+        let ns = server.fresh_namespace(&format!("watchsel{}", version.minor()));
+        let mut watch = server.kubectl_background(version, &["get", "pods", "-A", "-w", "-l", &format!("group={ns}")]);
+        server.kubectl_as(version, &["-n", &ns, "run", "other", "--image=nginx"]).assert_success();
+        server
+            .kubectl_as(version, &["-n", &ns, "run", "mine", "--image=nginx", &format!("--labels=group={ns}")])
+            .assert_success();
+        let line = watch.wait_for_line(WAIT, |line| line.contains("mine"));
+        let cells: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(&cells[..3], [ns.as_str(), "mine", "0/1"], "{version}: {line}");
+        assert!(watch.seen().iter().all(|l| !l.contains("other")), "{version}: {:?}", watch.seen());
+    }
+}
