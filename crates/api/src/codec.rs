@@ -140,10 +140,47 @@ pub fn normalize_as(api_version: &str, kind: &str, mut object: Value) -> Result<
             )));
         }
     }
-    let canonical = round_trip(api_version, kind, &object)?;
+    let mut canonical = round_trip(api_version, kind, &object)?;
     let mut unknown = Vec::new();
     collect_unknown_fields(&object, &canonical, "", &mut unknown);
+    drop_empty_omitempty(&mut canonical);
     Ok((canonical, unknown))
+}
+
+/// Map-typed fields of the Kubernetes types (`map[string]...` with `omitempty`). An empty
+/// JSON object in one of these is an empty Go map, which Kubernetes does not serialize;
+/// elsewhere `{}` is a struct (`resources: {}`, `emptyDir: {}`) and stays.
+const MAP_FIELDS: &[&str] = &[
+    "labels",
+    "annotations",
+    "nodeSelector",
+    "data",
+    "binaryData",
+    "stringData",
+    "matchLabels",
+    "limits",
+    "requests",
+    "capacity",
+    "allocatable",
+    "overhead",
+];
+
+/// Drops what Go's `omitempty` drops and k8s-openapi keeps: empty lists (every list field
+/// of the API types is `omitempty`) and empty maps, so that emptying labels with a patch
+/// leaves no `labels: {}` behind, as in Kubernetes.
+fn drop_empty_omitempty(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|key, child| match child {
+                Value::Array(items) => !items.is_empty(),
+                Value::Object(fields) => !(fields.is_empty() && MAP_FIELDS.contains(&key.as_str())),
+                _ => true,
+            });
+            map.values_mut().for_each(drop_empty_omitempty);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_empty_omitempty),
+        _ => {}
+    }
 }
 
 fn round_trip(api_version: &str, kind: &str, object: &Value) -> Result<Value, DecodeError> {
@@ -241,6 +278,19 @@ mod tests {
             DecodeError::UnknownFields(unknown).to_string(),
             "strict decoding error: unknown field \"spec.containers[0].bogus\", unknown field \"spec.foo\""
         );
+    }
+
+    #[test]
+    fn empty_maps_and_lists_are_omitted_but_empty_structs_stay() {
+        let value = serde_json::json!({"metadata":{"name":"x","labels":{},"annotations":{}},
+            "spec":{"containers":[{"name":"a","image":"b","args":[],"resources":{}}],"volumes":[{"name":"v","emptyDir":{}}]}});
+        let (canonical, unknown) = normalize(pods(), value).unwrap();
+        assert!(unknown.is_empty(), "{unknown:?}");
+        assert!(canonical["metadata"].get("labels").is_none());
+        assert!(canonical["metadata"].get("annotations").is_none());
+        assert!(canonical["spec"]["containers"][0].get("args").is_none());
+        assert_eq!(canonical["spec"]["containers"][0]["resources"], serde_json::json!({}));
+        assert_eq!(canonical["spec"]["volumes"][0]["emptyDir"], serde_json::json!({}));
     }
 
     #[test]

@@ -21,8 +21,20 @@ pub async fn dispatch(State(server): State<Arc<ApiServer>>, request: Request<Bod
         Ok((verb, resource, response)) => (verb, resource, response),
         Err((verb, resource, error)) => (verb, resource, error.into_response()),
     };
-    server.metrics.observe_request(verb, &resource, response.status().as_u16(), started.elapsed().as_secs_f64());
+    server.metrics.observe_request(&reported_verb(verb), &resource, response.status().as_u16(), started.elapsed().as_secs_f64());
     response
+}
+
+/// The verb label kube-apiserver's metrics use: LIST and WATCH for collection reads, the HTTP
+/// method otherwise.
+fn reported_verb(verb: &str) -> String {
+    match verb {
+        "get" => "GET".into(),
+        "create" => "POST".into(),
+        "update" => "PUT".into(),
+        "deletecollection" => "DELETECOLLECTION".into(),
+        other => other.to_ascii_uppercase(),
+    }
 }
 
 type Routed = Result<(&'static str, String, Response), (&'static str, String, ApiError)>;
@@ -88,8 +100,11 @@ async fn route(server: &Arc<ApiServer>, request: Request<Body>) -> Routed {
                 .map(|doc| bytes_response(StatusCode::OK, "application/json", doc.as_ref().clone()))
                 .ok_or_else(ApiError::no_route),
         ),
-        // kubectl falls back to its built-in patch metadata when v2 is absent.
-        Endpoint::OpenApiV2 => get_only("get", Err(ApiError::no_route())),
+        // Swagger 2.0, read by kubectl up to 1.28 (as protobuf) for validation, explain and apply.
+        Endpoint::OpenApiV2 => {
+            let if_none_match = parts.headers.get(http::header::IF_NONE_MATCH).and_then(|v| v.to_str().ok());
+            get_only("get", Ok(openapi_v2(accept, if_none_match)))
+        }
         Endpoint::Resource(target) => {
             let resource = match &target.subresource {
                 Some(sub) => format!("{}/{sub}", target.info.plural),
@@ -121,6 +136,31 @@ async fn route(server: &Arc<ApiServer>, request: Request<Body>) -> Routed {
     }
 }
 
+/// `/openapi/v2` as kube-openapi's handler serves it: the encoding the Accept header picks (JSON
+/// for none or `*/*`), a bare 406 when none fits, `ETag` revalidation and `Vary: Accept`.
+fn openapi_v2(accept: &str, if_none_match: Option<&str>) -> Response {
+    let Some(encoding) = api::openapi::V2Encoding::negotiate(Some(accept)) else {
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = StatusCode::NOT_ACCEPTABLE;
+        response.headers_mut().insert(http::header::VARY, http::HeaderValue::from_static("Accept"));
+        return response;
+    };
+    let etag = encoding.etag();
+    let mut response = if if_none_match.is_some_and(|tags| tags.split(',').any(|t| t.trim() == etag)) {
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+        response
+    } else {
+        bytes_response(StatusCode::OK, encoding.content_type(), encoding.body().as_ref().clone())
+    };
+    let headers = response.headers_mut();
+    headers.insert(http::header::VARY, http::HeaderValue::from_static("Accept"));
+    if let Ok(value) = http::HeaderValue::from_str(&etag) {
+        headers.insert(http::header::ETAG, value);
+    }
+    response
+}
+
 fn aggregated(core: bool, content_type: &str) -> Response {
     let document = discovery::aggregated(core, content_type);
     bytes_response(StatusCode::OK, content_type, api::codec::to_json_bytes(&document))
@@ -141,10 +181,26 @@ fn health(server: &ApiServer, which: &str, query: Option<&str>) -> Response {
     bytes_response(code, "text/plain; charset=utf-8", text.into_bytes())
 }
 
-async fn read_body(body: Body, limit: usize) -> ApiResult<bytes::Bytes> {
-    match http_body_util::Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(ApiError::request_entity_too_large(limit)),
-        Err(error) => Err(ApiError::bad_request(format!("reading the request body: {error}"))),
+/// How much of an oversized body is read and discarded before answering 413. Answering
+/// while the client is still sending makes HTTP/2 reset the stream, and the client never sees
+/// the Status; past this bound the connection is not worth keeping.
+const DISCARD_LIMIT: usize = 64 * 1024 * 1024;
+
+async fn read_body(mut body: Body, limit: usize) -> ApiResult<bytes::Bytes> {
+    let mut collected = bytes::BytesMut::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|error| ApiError::bad_request(format!("reading the request body: {error}")))?;
+        let Ok(data) = frame.into_data() else { continue };
+        total += data.len();
+        if total <= limit {
+            collected.extend_from_slice(&data);
+        } else if total > DISCARD_LIMIT {
+            break;
+        }
     }
+    if total > limit {
+        return Err(ApiError::request_entity_too_large(limit));
+    }
+    Ok(collected.freeze())
 }

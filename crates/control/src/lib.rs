@@ -8,6 +8,7 @@
 //! restarts at any point.
 
 pub mod controllers;
+pub mod runner;
 pub mod scheduler;
 
 use std::time::Duration;
@@ -24,6 +25,11 @@ pub struct ControlConfig {
     /// Terminated pods kept before pod GC deletes the oldest (`--terminated-pod-gc-threshold`,
     /// 12500 in Kubernetes).
     pub terminated_pod_gc_threshold: usize,
+    /// How often pod GC runs (kube-controller-manager's `gcCheckPeriod`, 20 s).
+    pub pod_gc_period: Duration,
+    /// How long a pod bound to a missing node waits before pod GC deletes it (upstream's
+    /// `quarantineTime`, 40 s), so a node that is only being (re)created is not mistaken.
+    pub orphaned_pod_quarantine: Duration,
 }
 
 impl Default for ControlConfig {
@@ -32,6 +38,8 @@ impl Default for ControlConfig {
             node_monitor_grace_period: Duration::from_secs(40),
             pod_eviction_check_interval: Duration::from_secs(5),
             terminated_pod_gc_threshold: 12500,
+            pod_gc_period: Duration::from_secs(20),
+            orphaned_pod_quarantine: Duration::from_secs(40),
         }
     }
 }

@@ -5,9 +5,9 @@
 //! curl rather than a Rust HTTP client keeps this crate small and independent of the server's
 //! own TLS stack: a bug there cannot hide itself.
 
-use std::process::Command;
 use crate::process::{self, Background, Output};
 use crate::server::Server;
+use std::process::Command;
 
 /// An HTTP request to the server.
 #[derive(Debug, Clone)]
@@ -25,7 +25,14 @@ pub struct Request {
 
 impl Request {
     pub fn new(method: &str, path: &str) -> Request {
-        Request { method: method.to_string(), path: path.to_string(), headers: Vec::new(), body: None, anonymous: false, http1: false }
+        Request {
+            method: method.to_string(),
+            path: path.to_string(),
+            headers: Vec::new(),
+            body: None,
+            anonymous: false,
+            http1: false,
+        }
     }
 
     pub fn get(path: &str) -> Request {
@@ -210,8 +217,11 @@ impl Server {
     }
 }
 
+/// A status code, lower-cased headers and the body.
+type Parts = (u16, Vec<(String, String)>, Vec<u8>);
+
 /// Splits `curl -i` output into status, headers and body, skipping interim 1xx responses.
-fn parse_response(raw: &[u8]) -> Option<(u16, Vec<(String, String)>, Vec<u8>)> {
+fn parse_response(raw: &[u8]) -> Option<Parts> {
     let mut rest = raw;
     loop {
         let end = rest.windows(4).position(|window| window == b"\r\n\r\n")?;

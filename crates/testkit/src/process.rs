@@ -210,7 +210,11 @@ impl Background {
             match self.next_line(left) {
                 Some(line) if predicate(&line) => return line,
                 Some(_) => {}
-                None => panic!("no matching line from `{}` within {timeout:?}; saw:\n{}", self.command, self.seen.join("\n")),
+                None => panic!(
+                    "no matching line from `{}` within {timeout:?}; saw:\n{}",
+                    self.command,
+                    self.seen.join("\n")
+                ),
             }
         }
     }

@@ -104,7 +104,9 @@ mod tests {
 
     #[test]
     fn empty_cells_stay_empty() {
-        let table = Table::parse("NAME       SHORTNAMES   APIVERSION\nbindings                v1\npods       po           v1\n");
+        let table = Table::parse(
+            "NAME       SHORTNAMES   APIVERSION\nbindings                v1\npods       po           v1\n",
+        );
         assert_eq!(table.rows[0], ["bindings", "", "v1"]);
         assert_eq!(table.cell("pods", "SHORTNAMES"), "po");
     }

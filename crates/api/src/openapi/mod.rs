@@ -24,7 +24,7 @@ mod schemas;
 mod v2;
 mod v2_proto;
 
-pub use v2::{v2_json, v2_protobuf};
+pub use v2::{V2_PROTOBUF_CONTENT_TYPE, V2Encoding, v2_json, v2_protobuf};
 
 use std::collections::BTreeSet;
 use std::fmt;

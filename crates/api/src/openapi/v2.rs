@@ -16,11 +16,89 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
 use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha512};
 
 use super::{KUBERNETES_VERSION, build, entries, v2_proto};
 
 const V3_REF_PREFIX: &str = "#/components/schemas/";
 const V2_REF_PREFIX: &str = "#/definitions/";
+
+/// The content type kube-apiserver answers protobuf requests with (kube-openapi's handler accepts
+/// the deprecated `…spec.v2@v1.0+protobuf` that kubectl sends, and this one, and answers with this one).
+pub const V2_PROTOBUF_CONTENT_TYPE: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+
+/// An encoding of the v2 document a client can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum V2Encoding {
+    Json,
+    Protobuf,
+}
+
+impl V2Encoding {
+    /// Picks the encoding for an `Accept` header as kube-openapi's handler does: clauses sorted by
+    /// quality (then specificity), each matched in turn against `application/json`, then the two
+    /// protobuf media types; a missing header means `*/*` (JSON). None means 406 Not Acceptable.
+    pub fn negotiate(accept: Option<&str>) -> Option<V2Encoding> {
+        const ACCEPTED: &[(&str, V2Encoding)] = &[
+            ("json", V2Encoding::Json),
+            ("com.github.proto-openapi.spec.v2@v1.0+protobuf", V2Encoding::Protobuf),
+            ("com.github.proto-openapi.spec.v2.v1.0+protobuf", V2Encoding::Protobuf),
+        ];
+        let accept = accept.map(str::trim).filter(|a| !a.is_empty()).unwrap_or("*/*");
+        let mut clauses: Vec<(f64, bool, bool, &str, &str)> = accept
+            .split(',')
+            .filter_map(|clause| {
+                let mut parts = clause.split(';');
+                let (kind, sub) = parts.next()?.trim().split_once('/')?;
+                let q = parts
+                    .filter_map(|p| p.trim().strip_prefix("q="))
+                    .find_map(|q| q.trim().parse::<f64>().ok())
+                    .unwrap_or(1.0);
+                Some((q, kind != "*", sub != "*", kind.trim(), sub.trim()))
+            })
+            .collect();
+        // Stable sort: higher quality first, then concrete types before wildcards.
+        clauses.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)).then(b.2.cmp(&a.2)));
+        clauses.iter().filter(|c| c.0 > 0.0).find_map(|(_, _, _, kind, sub)| {
+            if *kind != "application" && *kind != "*" {
+                return None;
+            }
+            ACCEPTED.iter().find(|(accepted, _)| sub == accepted || *sub == "*").map(|(_, encoding)| *encoding)
+        })
+    }
+
+    /// The `Content-Type` of the answer.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            V2Encoding::Json => "application/json",
+            V2Encoding::Protobuf => V2_PROTOBUF_CONTENT_TYPE,
+        }
+    }
+
+    /// The document in this encoding.
+    pub fn body(self) -> Arc<Vec<u8>> {
+        match self {
+            V2Encoding::Json => v2_json(),
+            V2Encoding::Protobuf => v2_protobuf(),
+        }
+    }
+
+    /// The quoted `ETag` of the body (uppercase hex SHA-512, as kube-openapi computes it), so that
+    /// clients can revalidate with `If-None-Match`. Computed once per encoding.
+    pub fn etag(self) -> String {
+        static JSON: OnceLock<String> = OnceLock::new();
+        static PROTOBUF: OnceLock<String> = OnceLock::new();
+        let cell = match self {
+            V2Encoding::Json => &JSON,
+            V2Encoding::Protobuf => &PROTOBUF,
+        };
+        cell.get_or_init(|| {
+            let digest: String = Sha512::digest(self.body().as_slice()).iter().map(|b| format!("{b:02X}")).collect();
+            format!("\"{digest}\"")
+        })
+        .clone()
+    }
+}
 
 /// The OpenAPI v2 (Swagger 2.0) document of every served resource, as JSON bytes (kube-apiserver
 /// serves it for `Accept: application/json`) — built lazily, cached.

@@ -203,7 +203,8 @@ fn paths(paths: &Map<String, Value>) -> Message {
 fn path_item(item: &Map<String, Value>) -> Message {
     let mut m = Message::default();
     m.string_of(1, item, "$ref");
-    for (field, method) in [(2, "get"), (3, "put"), (4, "post"), (5, "delete"), (6, "options"), (7, "head"), (8, "patch")]
+    for (field, method) in
+        [(2, "get"), (3, "put"), (4, "post"), (5, "delete"), (6, "options"), (7, "head"), (8, "patch")]
     {
         if let Some(op) = item.get(method).and_then(Value::as_object) {
             m.message(field, operation(op));

@@ -139,7 +139,8 @@ fn named_anys(m: &Decoded<'_>, field: u32, out: &mut Map<String, Value>) {
 /// A decoded `Schema` back to the JSON it was encoded from (every field `v2.rs` writes).
 fn schema_json(m: &Decoded<'_>) -> Value {
     let mut out = Map::new();
-    let strings = [(1, "$ref"), (2, "format"), (3, "title"), (4, "description"), (13, "pattern"), (26, "discriminator")];
+    let strings =
+        [(1, "$ref"), (2, "format"), (3, "title"), (4, "description"), (13, "pattern"), (26, "discriminator")];
     for (field, key) in strings {
         if let Some(s) = m.str(field) {
             out.insert(key.into(), json!(s));
@@ -153,9 +154,14 @@ fn schema_json(m: &Decoded<'_>) -> Value {
             out.insert(key.into(), json!(d));
         }
     }
-    for (field, key) in
-        [(11, "maxLength"), (12, "minLength"), (14, "maxItems"), (15, "minItems"), (17, "maxProperties"), (18, "minProperties")]
-    {
+    for (field, key) in [
+        (11, "maxLength"),
+        (12, "minLength"),
+        (14, "maxItems"),
+        (15, "minItems"),
+        (17, "maxProperties"),
+        (18, "minProperties"),
+    ] {
         if let Some(n) = m.varint(field) {
             out.insert(key.into(), json!(n as i64));
         }
@@ -305,7 +311,8 @@ fn every_kind_has_a_patch_operation_with_field_validation_and_its_gvk() {
             .collect();
         assert!(!ops.is_empty(), "no PATCH for {gvk}");
         for op in ops {
-            let names: Vec<&str> = op["parameters"].as_array().unwrap().iter().filter_map(|p| p["name"].as_str()).collect();
+            let names: Vec<&str> =
+                op["parameters"].as_array().unwrap().iter().filter_map(|p| p["name"].as_str()).collect();
             assert!(names.contains(&"fieldValidation"), "{gvk}: {names:?}");
         }
         // The definition carries the GVK for `kubectl explain` and apply's patch metadata lookup.
@@ -542,7 +549,10 @@ fn protobuf_operations_and_parameters_decode_to_the_json_document() {
     let patch = item.msg(8).expect("PathItem.patch");
     assert_eq!(patch.strs(1), ["core_v1"]);
     assert_eq!(patch.str(5), Some("patchCoreV1NamespacedPod"));
-    assert_eq!(patch.strs(7), json_item["patch"]["consumes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect::<Vec<_>>());
+    assert_eq!(
+        patch.strs(7),
+        json_item["patch"]["consumes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect::<Vec<_>>()
+    );
     assert_eq!(patch.strs(10), ["https"]);
     // The body parameter: ParametersItem.parameter (1) -> Parameter.body_parameter (1).
     let body = patch.msgs(8)[0].msg(1).unwrap().msg(1).expect("body parameter");
@@ -555,7 +565,10 @@ fn protobuf_operations_and_parameters_decode_to_the_json_document() {
     let responses = patch.msg(9).unwrap().msgs(1);
     let ok = responses.iter().find(|r| r.str(1) == Some("200")).unwrap().msg(2).unwrap().msg(1).unwrap();
     assert_eq!(ok.str(1), Some("OK"));
-    assert_eq!(schema_json(&ok.msg(2).unwrap().msg(1).unwrap()), json!({"$ref": "#/definitions/io.k8s.api.core.v1.Pod"}));
+    assert_eq!(
+        schema_json(&ok.msg(2).unwrap().msg(1).unwrap()),
+        json!({"$ref": "#/definitions/io.k8s.api.core.v1.Pod"})
+    );
     let mut extensions = Map::new();
     named_anys(&patch, 13, &mut extensions);
     assert_eq!(extensions["x-kubernetes-action"], "patch");
@@ -609,4 +622,36 @@ fn media_types_are_listed_in_kube_apiserver_order() {
             "application/vnd.kubernetes.protobuf;stream=watch"
         ])
     );
+}
+
+#[test]
+fn accept_header_picks_the_encoding_as_kube_openapi_does() {
+    use V2Encoding::{Json, Protobuf};
+    let cases: &[(Option<&str>, Option<V2Encoding>)] = &[
+        // kubectl's discovery client.
+        (Some("application/com.github.proto-openapi.spec.v2@v1.0+protobuf"), Some(Protobuf)),
+        (Some("application/com.github.proto-openapi.spec.v2.v1.0+protobuf"), Some(Protobuf)),
+        (Some("application/json"), Some(Json)),
+        (None, Some(Json)),
+        (Some(""), Some(Json)),
+        (Some("*/*"), Some(Json)),
+        (Some("application/*"), Some(Json)),
+        (Some("application/json, application/com.github.proto-openapi.spec.v2@v1.0+protobuf"), Some(Json)),
+        (Some("application/json;q=0.5, application/com.github.proto-openapi.spec.v2@v1.0+protobuf"), Some(Protobuf)),
+        (Some("*/*, application/com.github.proto-openapi.spec.v2@v1.0+protobuf"), Some(Protobuf)),
+        (Some("text/html, application/json;q=0.9"), Some(Json)),
+        (Some("text/html"), None),
+        (Some("application/yaml"), None),
+        (Some("application/vnd.kubernetes.protobuf"), None),
+        (Some("application/json;q=0"), None),
+    ];
+    for (accept, expected) in cases {
+        assert_eq!(V2Encoding::negotiate(*accept), *expected, "{accept:?}");
+    }
+    assert_eq!(Protobuf.content_type(), "application/com.github.proto-openapi.spec.v2.v1.0+protobuf");
+    assert_eq!(Json.content_type(), "application/json");
+    let etag = Json.etag();
+    assert_eq!(etag.len(), 130, "quoted SHA-512: {etag}");
+    assert!(etag.starts_with('"') && etag.ends_with('"'));
+    assert_ne!(etag, Protobuf.etag());
 }

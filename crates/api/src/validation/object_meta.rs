@@ -15,15 +15,26 @@ pub const IS_NEGATIVE: &str = "must be greater than or equal to 0";
 /// Annotations may total at most 256 KiB (keys plus values).
 pub const TOTAL_ANNOTATION_SIZE_LIMIT: usize = 256 * 1024;
 
+/// peapod's limit on the total size of an object's labels. Kubernetes has none (only etcd's
+/// 1.5 MiB object limit), but labels are copied into every selector match and watch cache, so
+/// a huge set is refused like huge annotations are.
+pub const TOTAL_LABEL_SIZE_LIMIT: usize = 64 * 1024;
+
 /// A name format check (`ValidateNameFunc`): the name and whether it is a generateName prefix.
 pub type NameFn = fn(&str, bool) -> Vec<String>;
 
-/// ValidateLabels: keys are qualified names, values label values.
+/// ValidateLabels: keys are qualified names, values label values; plus peapod's total size
+/// limit ([`TOTAL_LABEL_SIZE_LIMIT`]).
 pub fn validate_labels(labels: &[(&str, &str)], path: &str) -> Vec<FieldError> {
     let mut errs = Vec::new();
+    let mut total = 0;
     for (k, v) in labels {
+        total += k.len() + v.len();
         errs.extend(names::is_qualified_name(k).into_iter().map(|m| FieldError::invalid(path, *k, m)));
         errs.extend(names::is_valid_label_value(v).into_iter().map(|m| FieldError::invalid(path, *v, m)));
+    }
+    if total > TOTAL_LABEL_SIZE_LIMIT {
+        errs.push(FieldError::too_long(path, TOTAL_LABEL_SIZE_LIMIT));
     }
     errs
 }
@@ -254,6 +265,11 @@ mod tests {
             got[2],
             "metadata.finalizers[0]: Invalid value: \"foo\": name is neither a standard finalizer name nor is it fully qualified"
         );
+        let many: serde_json::Map<String, Value> =
+            (0..2000).map(|i| (format!("label-{i}"), json!("v".repeat(60)))).collect();
+        let obj = json!({"metadata": {"name": "x", "namespace": "d", "labels": many}});
+        let got: Vec<String> = validate_object_meta(&obj, true, names::name_is_dns_subdomain).iter().map(|e| e.message()).collect();
+        assert_eq!(got, ["metadata.labels: Too long: may not be more than 65536 bytes"]);
         let big = "x".repeat(TOTAL_ANNOTATION_SIZE_LIMIT);
         let obj = json!({"metadata": {"name": "x", "namespace": "d", "annotations": {"a": big}}});
         let got = messages(&validate_object_meta(&obj, true, names::name_is_dns_subdomain));

@@ -4,11 +4,14 @@
 
 pub mod build;
 pub mod digest;
+pub mod gc;
 pub mod import;
 pub mod oci;
+pub mod pull;
 pub mod reference;
-pub mod store;
+pub mod registries;
 pub mod snapshot;
+pub mod store;
 pub mod unpack;
 
 pub use reference::{Reference, ReferenceError};

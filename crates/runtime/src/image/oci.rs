@@ -77,9 +77,9 @@ impl Index {
     /// The manifest for linux/amd64 (Docker's and containerd's default platform match on this
     /// host), ignoring attestation manifests (`unknown/unknown`).
     pub fn select_platform(&self) -> Option<&Descriptor> {
-        self.manifests.iter().find(|d| {
-            d.platform.as_ref().is_some_and(|p| p.os == PLATFORM_OS && p.architecture == PLATFORM_ARCH)
-        })
+        self.manifests
+            .iter()
+            .find(|d| d.platform.as_ref().is_some_and(|p| p.os == PLATFORM_OS && p.architecture == PLATFORM_ARCH))
     }
 }
 

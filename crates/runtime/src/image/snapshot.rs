@@ -106,7 +106,11 @@ impl ImageStore {
 
     /// Unpacks the image if needed and mounts a fresh overlay rootfs for a container; returns
     /// the mount point (`containers/<id>/merged`). Idempotent: an existing mount is returned.
-    pub fn prepare_rootfs(&self, container_id: &str, image: &ImageRecord) -> std::result::Result<PathBuf, SnapshotError> {
+    pub fn prepare_rootfs(
+        &self,
+        container_id: &str,
+        image: &ImageRecord,
+    ) -> std::result::Result<PathBuf, SnapshotError> {
         let dir = self.container_dir(container_id)?;
         let merged = dir.join("merged");
         if is_mountpoint(&merged) {
@@ -124,10 +128,8 @@ impl ImageStore {
             image_config: image.config.clone(),
             diff_ids: image.layers.iter().map(|l| l.diff_id.clone()).collect(),
         };
-        let body = serde_json::to_vec(&record).map_err(|source| StoreError::InvalidDocument {
-            what: "layers.json".into(),
-            source,
-        })?;
+        let body = serde_json::to_vec(&record)
+            .map_err(|source| StoreError::InvalidDocument { what: "layers.json".into(), source })?;
         super::store::atomic_write(&self.tmp_dir(), &dir.join("layers.json"), &body)?;
         mount_overlay(&layers, &dir.join("upper"), &dir.join("work"), &merged)?;
         let _ = self.touch(&image.name);
@@ -151,7 +153,9 @@ impl ImageStore {
 pub fn is_mountpoint(p: &Path) -> bool {
     let Ok(target) = fs::canonicalize(p) else { return false };
     fs::read_to_string("/proc/self/mountinfo").is_ok_and(|s| {
-        s.lines().any(|l| l.split(' ').nth(4).is_some_and(|mp| unescape_mountinfo(mp) == target.as_os_str().to_string_lossy()))
+        s.lines().any(|l| {
+            l.split(' ').nth(4).is_some_and(|mp| unescape_mountinfo(mp) == target.as_os_str().to_string_lossy())
+        })
     })
 }
 
@@ -184,8 +188,12 @@ pub fn mount_overlay(
     let mut fds: Vec<OwnedFd> = Vec::new();
     if data.len() > mount_data_max() {
         let open = |p: &Path| -> std::result::Result<OwnedFd, SnapshotError> {
-            nix::fcntl::open(p, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-                .map_err(merr)
+            nix::fcntl::open(
+                p,
+                nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .map_err(merr)
         };
         let mut short = Vec::with_capacity(layers.len());
         for p in layers.iter().rev() {

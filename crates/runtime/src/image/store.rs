@@ -380,7 +380,8 @@ impl ImageStore {
     pub fn remove(&self, reference: &str) -> Result<Vec<String>> {
         let in_use = self.containers_using()?;
         let removed = self.update_names(|names| {
-            let rec = find(names, reference).cloned().ok_or_else(|| StoreError::ImageNotFound(reference.to_string()))?;
+            let rec =
+                find(names, reference).cloned().ok_or_else(|| StoreError::ImageNotFound(reference.to_string()))?;
             let by_id = !names.contains_key(reference)
                 && crate::image::reference::Reference::parse_normalized(reference)
                     .map_or(true, |r| r.to_string() != rec.name);
@@ -390,7 +391,8 @@ impl ImageStore {
                 vec![rec.name.clone()]
             };
             // The last name of an image a container uses cannot go (kubelet would not either).
-            let remaining_same = names.values().filter(|r| r.config == rec.config && !victims.contains(&r.name)).count();
+            let remaining_same =
+                names.values().filter(|r| r.config == rec.config && !victims.contains(&r.name)).count();
             if remaining_same == 0 {
                 let users: Vec<String> =
                     in_use.iter().filter(|(_, cfg)| *cfg == rec.config).map(|(c, _)| c.clone()).collect();

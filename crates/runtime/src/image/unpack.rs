@@ -257,9 +257,11 @@ fn apply_entry<R: Read>(
     if let Some(rest) = last_bytes.strip_prefix(WHITEOUT_PREFIX.as_bytes()) {
         let parent = resolve_in_root(root, parent_comps, true, true, &name)?;
         if last_bytes == WHITEOUT_OPAQUE.as_bytes() {
-            fs::DirBuilder::new().mode(0o755).create(&parent).or_else(|e| {
-                if e.kind() == io::ErrorKind::AlreadyExists { Ok(()) } else { Err(e) }
-            }).map_err(io)?;
+            fs::DirBuilder::new()
+                .mode(0o755)
+                .create(&parent)
+                .or_else(|e| if e.kind() == io::ErrorKind::AlreadyExists { Ok(()) } else { Err(e) })
+                .map_err(io)?;
             if !fs::symlink_metadata(&parent).map_err(io)?.is_dir() {
                 return Err(UnpackError::BadWhiteout(name));
             }
@@ -293,10 +295,11 @@ fn apply_entry<R: Read>(
     let target = parent.join(&last);
     let header = entry.header();
     let kind = header.entry_type();
-    let mode = header.mode().map_err(io)? & 0o7777;
-    let uid = header.uid().map_err(io)?;
-    let gid = header.gid().map_err(io)?;
-    let mtime = header.mtime().map_err(io)? as i64;
+    // Empty numeric fields read as 0, as Go's archive/tar (and so Docker and containerd) do.
+    let mode = header.mode().unwrap_or(0) & 0o7777;
+    let uid = header.uid().unwrap_or(0);
+    let gid = header.gid().unwrap_or(0);
+    let mtime = header.mtime().unwrap_or(0) as i64;
 
     let existing = fs::symlink_metadata(&target).ok();
     if kind.is_dir() {
@@ -334,7 +337,8 @@ fn apply_entry<R: Read>(
             std::os::unix::fs::symlink(&link, &target).map_err(io)?;
         }
         tar::EntryType::Link => {
-            let link = entry.link_name().map_err(io)?.ok_or_else(|| io(io::Error::other("hard link without target")))?;
+            let link =
+                entry.link_name().map_err(io)?.ok_or_else(|| io(io::Error::other("hard link without target")))?;
             let lname = link.display().to_string();
             let outside = || UnpackError::HardLinkOutside(name.clone(), lname.clone());
             let lcomps = clean_components(&lname, &link).map_err(|_| outside())?;
@@ -529,7 +533,8 @@ mod tests {
             assert_eq!(fs::read(f.root.join("a")).unwrap(), b"1");
         }
         let f = fixture();
-        let opts = UnpackOptions { expected_diff_id: Some(super::super::digest::digest_of(b"x")), ..Default::default() };
+        let opts =
+            UnpackOptions { expected_diff_id: Some(super::super::digest::digest_of(b"x")), ..Default::default() };
         assert!(matches!(unpack_layer(&gz[..], &f.root, &opts), Err(UnpackError::DiffIdMismatch { .. })));
     }
 
@@ -562,8 +567,7 @@ mod tests {
         assert_outside_untouched(&f);
         // Relative symlink climbing out.
         let f = fixture();
-        let tar =
-            RawTar::new().link(tar::EntryType::Symlink, "evil", "../outside").file("evil/new", b"pwned").finish();
+        let tar = RawTar::new().link(tar::EntryType::Symlink, "evil", "../outside").file("evil/new", b"pwned").finish();
         assert!(matches!(unpack(&f, &tar), Err(UnpackError::Escape(_))));
         assert_outside_untouched(&f);
         // Chained: a -> b/.. style climbing via two links.
