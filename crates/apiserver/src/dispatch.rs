@@ -21,7 +21,12 @@ pub async fn dispatch(State(server): State<Arc<ApiServer>>, request: Request<Bod
         Ok((verb, resource, response)) => (verb, resource, response),
         Err((verb, resource, error)) => (verb, resource, error.into_response()),
     };
-    server.metrics.observe_request(&reported_verb(verb), &resource, response.status().as_u16(), started.elapsed().as_secs_f64());
+    server.metrics.observe_request(
+        &reported_verb(verb),
+        &resource,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
     response
 }
 

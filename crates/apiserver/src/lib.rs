@@ -22,6 +22,7 @@ mod response;
 mod serve;
 mod subresources;
 pub mod tls;
+mod watch_cache;
 mod write;
 
 use std::sync::Arc;
@@ -53,6 +54,7 @@ pub struct ApiServer {
     backend: Arc<dyn store::Backend>,
     config: Config,
     metrics: metrics::Metrics,
+    watch_cache: watch_cache::WatchCache,
     ready: AtomicBool,
     /// Serializes cluster IP allocation (one allocator per server, as kube-apiserver's
     /// bitmap allocator is guarded by its own storage transaction).
@@ -62,6 +64,7 @@ pub struct ApiServer {
 impl ApiServer {
     pub fn new(backend: Arc<dyn store::Backend>, config: Config) -> Arc<ApiServer> {
         Arc::new(ApiServer {
+            watch_cache: watch_cache::WatchCache::new(backend.clone()),
             backend,
             config,
             metrics: metrics::Metrics::new(),
@@ -73,7 +76,8 @@ impl ApiServer {
     /// Creates what every cluster has: the default namespaces and the `kubernetes` service.
     /// Idempotent; run at every start.
     pub async fn bootstrap(&self) -> Result<(), ApiError> {
-        bootstrap::ensure_defaults(self).await
+        bootstrap::ensure_defaults(self).await?;
+        self.watch_cache.start_all().await.map_err(ApiError::from)
     }
 
     /// From now on `/readyz` answers `ok`. The binary calls it once the kubeconfig is written.

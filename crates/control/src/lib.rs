@@ -10,6 +10,7 @@
 pub mod controllers;
 pub mod runner;
 pub mod scheduler;
+pub mod sim_nodes;
 
 use std::time::Duration;
 

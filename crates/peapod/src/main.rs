@@ -5,6 +5,7 @@ mod control_plane;
 mod image;
 mod kubeconfig;
 mod server;
+mod sim_nodes;
 
 use clap::{Parser, Subcommand};
 
@@ -21,6 +22,8 @@ enum Command {
     Server(server::ServerArgs),
     /// The node's image store: import, ls, rm, pull.
     Image(image::ImageArgs),
+    /// Simulated nodes (no containers) joining a server, for scale tests and benchmarks.
+    SimNodes(sim_nodes::SimNodesArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -32,5 +35,6 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Server(args) => server::run(args),
         Command::Image(args) => image::run(args),
+        Command::SimNodes(args) => sim_nodes::run(args),
     }
 }

@@ -100,17 +100,17 @@ fn field_selectors() {
         body["message"].as_str().is_some_and(|m| m.contains("field label not supported: spec.containers")),
         "{response}"
     );
-    // Events: involvedObject.*
+    // Events: involvedObject.* (about a ConfigMap: the scheduler reports on the pods itself).
     let event = json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "ev1"},
-        "involvedObject": {"kind": "Pod", "name": "a", "namespace": ns}, "reason": "Test", "message": "m", "type": "Normal"});
+        "involvedObject": {"kind": "ConfigMap", "name": "cfg-a", "namespace": ns}, "reason": "Test", "message": "m", "type": "Normal"});
     server.post_json(&format!("/api/v1/namespaces/{ns}/events"), &event).assert_status(201);
     let events = server.get(&format!(
         "/api/v1/namespaces/{ns}/events?fieldSelector={}",
-        encode(&format!("involvedObject.name=a,involvedObject.namespace={ns},involvedObject.kind=Pod"))
+        encode(&format!("involvedObject.name=cfg-a,involvedObject.namespace={ns},involvedObject.kind=ConfigMap"))
     ));
     assert_eq!(names(&events.json()), ["ev1"], "{events}");
     let events =
-        server.get(&format!("/api/v1/namespaces/{ns}/events?fieldSelector={}", encode("involvedObject.name=b")));
+        server.get(&format!("/api/v1/namespaces/{ns}/events?fieldSelector={}", encode("involvedObject.name=cfg-b")));
     assert_eq!(names(&events.json()), Vec::<String>::new());
 }
 

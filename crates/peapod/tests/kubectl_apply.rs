@@ -254,7 +254,7 @@ fn delete_waits_for_finalizers_and_wait_for_delete() {
         let mut waiter =
             server.kubectl_background(version, &["-n", &ns, "wait", "--for=delete", "configmap/held", "--timeout=60s"]);
         // delete (waiting) blocks as well.
-        let mut deleter = server.kubectl_background(version, &["-n", &ns, "delete", "configmap", "watched", "--wait"]);
+        let deleter = server.kubectl_background(version, &["-n", &ns, "delete", "configmap", "watched", "--wait"]);
         std::thread::sleep(Duration::from_millis(1500));
         assert!(
             waiter.next_line(Duration::from_millis(10)).is_none(),

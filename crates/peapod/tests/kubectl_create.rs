@@ -110,10 +110,8 @@ fn create_deployment_then_scale_and_set_image() {
         assert_eq!(scale["status"]["selector"], "app=web", "{scale}");
 
         // A ReplicaSet scales too.
-        let rs = format!(
-            "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata:\n  name: rs\nspec:\n  replicas: 1\n  selector:\n    matchLabels:\n      app: rs\n  template:\n    metadata:\n      labels:\n        app: rs\n    spec:\n      containers:\n      - name: c\n        image: nginx\n"
-        );
-        server.kubectl_stdin(version, &["-n", &ns, "create", "--validate=false", "-f", "-"], &rs).assert_success();
+        let rs = "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata:\n  name: rs\nspec:\n  replicas: 1\n  selector:\n    matchLabels:\n      app: rs\n  template:\n    metadata:\n      labels:\n        app: rs\n    spec:\n      containers:\n      - name: c\n        image: nginx\n";
+        server.kubectl_stdin(version, &["-n", &ns, "create", "--validate=false", "-f", "-"], rs).assert_success();
         k(server, version, &ns, &["scale", "rs", "rs", "--replicas=2"])
             .assert_success()
             .assert_stdout("replicaset.apps/rs scaled\n");

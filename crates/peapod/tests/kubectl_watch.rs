@@ -47,7 +47,9 @@ fn get_watch_prints_a_row_per_change() {
         assert!(rest.iter().all(|line| !line.starts_with("existing ")), "{version}: replayed: {rest:?}");
         let seen = watch.seen().to_vec();
         assert_eq!(seen.iter().filter(|l| l.starts_with("existing ")).count(), 1, "{version}: {seen:?}");
-        assert_eq!(seen.iter().filter(|l| l.starts_with("w1 ")).count(), 3, "{version}: {seen:?}");
+        // Added, labelled, deleted; the scheduler may add a status update (PodScheduled=False).
+        let rows = seen.iter().filter(|l| l.starts_with("w1 ")).count();
+        assert!((3..=4).contains(&rows), "{version}: {seen:?}");
         drop(watch);
 
         // -o name with --output-watch-events

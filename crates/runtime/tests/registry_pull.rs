@@ -80,7 +80,7 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 /// Writes an OCI layout directory. `layers` are uncompressed tars; with `multi`, the tag names
 /// an index holding an amd64 and an arm64 manifest. Returns the layout dir.
 fn oci_layout(dir: &Path, layers: &[Vec<u8>], gz: bool, multi: bool) -> PathBuf {
-    let layout = dir.join(format!("layout-{}", digest_of(&[gz as u8, multi as u8])[7..15].to_string()));
+    let layout = dir.join(format!("layout-{}", &digest_of(&[gz as u8, multi as u8])[7..15]));
     std::fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
     let put = |data: &[u8]| -> String {
         let d = digest_of(data);

@@ -21,8 +21,8 @@ use tokio::sync::mpsc;
 use super::ResourceRequest;
 use super::list::{Selectors, list_matching};
 use crate::error::{ApiError, ApiResult};
-use crate::objects;
 use crate::output::{self, Output};
+use crate::watch_cache::Change;
 
 /// How often an idle watch with `allowWatchBookmarks` gets a BOOKMARK (kube-apiserver sends
 /// them about once a minute); bookmarks also reveal dead clients.
@@ -52,9 +52,9 @@ pub async fn watch(request: ResourceRequest) -> ApiResult<Response> {
     } else {
         (Vec::new(), requested.unwrap_or(0))
     };
-    let prefix = objects::prefix(info, request.namespace());
+    let prefix = crate::objects::prefix(info, request.namespace());
     let (sender, receiver) = mpsc::channel::<bytes::Bytes>(CHANNEL_CAPACITY);
-    let stream = match server.backend.watch(&prefix, start).await {
+    let stream = match server.watch_cache.watch(info, &prefix, start).await {
         Ok(stream) => Some(stream),
         Err(StoreError::Compacted { requested, compacted }) => {
             let status = ApiError::gone(format!("too old resource version: {requested} ({compacted})")).to_status();
@@ -101,7 +101,7 @@ impl Watch {
         mut self,
         initial: Vec<Value>,
         start: Revision,
-        mut stream: store::WatchStream,
+        mut stream: crate::watch_cache::ChangeStream,
         sender: mpsc::Sender<bytes::Bytes>,
         timeout: Duration,
     ) {
@@ -127,9 +127,9 @@ impl Watch {
                 _ = &mut deadline => return,
                 _ = ticker.tick(), if self.bookmarks => self.bookmark(last_revision, false),
                 next = stream.next() => match next {
-                    Some(Ok(event)) => {
-                        last_revision = event.revision();
-                        match self.translate(&event) {
+                    Some(Ok(change)) => {
+                        last_revision = change.revision;
+                        match self.translate(&change) {
                             Some(line) => line,
                             None => continue,
                         }
@@ -145,13 +145,11 @@ impl Watch {
         }
     }
 
-    /// The event to send for a store event, if the selectors let anything through.
-    fn translate(&mut self, event: &store::Event) -> Option<bytes::Bytes> {
-        let object = objects::from_kv(self.info, &event.kv).ok()?;
-        let previous = event.prev_kv.as_ref().and_then(|kv| objects::from_kv(self.info, kv).ok());
-        let matches_now = self.selectors.matches(self.info, &object);
-        let matched_before = previous.as_ref().is_some_and(|p| self.selectors.matches(self.info, p));
-        let event_type = match (event.event_type, matched_before, matches_now) {
+    /// The event to send for a change, if the selectors let anything through.
+    fn translate(&mut self, change: &Change) -> Option<bytes::Bytes> {
+        let matches_now = self.selectors.matches(self.info, &change.object);
+        let matched_before = change.previous.as_ref().is_some_and(|p| self.selectors.matches(self.info, p));
+        let event_type = match (change.event_type, matched_before, matches_now) {
             (EventType::Delete, _, true) => "DELETED",
             (EventType::Delete, _, false) => return None,
             (EventType::Put, false, true) => "ADDED",
@@ -162,7 +160,18 @@ impl Watch {
             }
             (EventType::Put, false, false) => return None,
         };
-        Some(self.event(event_type, object))
+        if self.output == Output::Json {
+            // The common case: the object's JSON is shared by every watcher.
+            let object = change.object_json();
+            let mut line = Vec::with_capacity(object.len() + 40);
+            line.extend_from_slice(b"{\"type\":\"");
+            line.extend_from_slice(event_type.as_bytes());
+            line.extend_from_slice(b"\",\"object\":");
+            line.extend_from_slice(object);
+            line.extend_from_slice(b"}\n");
+            return Some(bytes::Bytes::from(line));
+        }
+        Some(self.event(event_type, change.object.clone()))
     }
 
     fn event(&mut self, event_type: &str, object: Value) -> bytes::Bytes {

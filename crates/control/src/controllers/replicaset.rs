@@ -322,7 +322,8 @@ impl ReplicaSetController {
             let victims = pods_to_delete(claimed, &related, count, jiff::Timestamp::now());
             let names: Vec<String> = victims.iter().filter_map(|p| p.metadata.name.clone()).collect();
             self.expectations.expect_deletions(key, names.iter().cloned());
-            let results = join_all(names.iter().map(|name| pod_api.delete(name, &DeleteParams::default()))).await;
+            let params = DeleteParams::default();
+            let results = join_all(names.iter().map(|name| pod_api.delete(name, &params))).await;
             let mut first_error = None;
             for (name, result) in names.iter().zip(results) {
                 match result {

@@ -179,9 +179,9 @@ mod tests {
     #[test]
     fn frees_down_to_low_threshold_oldest_first_skipping_used() {
         let (_d, s) = setup();
-        // 86% used of 100 kB: 6 kB must go to reach 80%... each image frees ~1 kB, so use 10 kB.
+        // 86% used of 10 kB: reaching 80% needs 2000 - 1400 = 600 bytes freed, which one image
+        // (about 1 kB) covers: the least recently used one that is not in use.
         let usage = || Ok(DiskUsage { capacity: 10_000, available: 1_400 });
-        // to_free = 2000 - 1400 = 600 → one image (the least recently used not in use).
         let in_use: HashSet<String> = ["used:1".to_string()].into();
         let r = s.garbage_collect(GcPolicy::default(), &in_use, usage).unwrap();
         assert_eq!(r.removed, vec!["docker.io/library/old:1".to_string()]);

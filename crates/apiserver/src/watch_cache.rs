@@ -1,0 +1,194 @@
+//! The watch fan-out: one store watch per resource, each change decoded once and shared by
+//! every API watch of that resource, with a window of recent changes so that a watch
+//! starting from a recent resourceVersion joins without touching the store.
+//!
+//! Without it, N watchers would each parse every stored object and serialize it again: with
+//! 100 watchers that is 100 parses per write, and writers starve. Here a change costs one
+//! parse, and its JSON is serialized at most once for all plain-JSON watchers.
+//!
+//! A watch from a revision older than the window falls back to a store watch of its own
+//! (history replayed from the store), decoded the same way.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use api::ResourceInfo;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use serde_json::Value;
+use store::{EventType, Revision};
+use tokio::sync::broadcast;
+
+use crate::objects;
+
+/// Changes kept per resource for watches that start slightly in the past.
+const WINDOW: usize = 2048;
+/// Changes a watcher may fall behind the live stream before it is ended (it re-watches).
+const CHANNEL_CAPACITY: usize = 8192;
+
+/// One change, decoded once.
+pub struct Change {
+    pub revision: Revision,
+    pub event_type: EventType,
+    /// The object after the change (for a delete: its last state, at the delete's revision).
+    pub object: Value,
+    /// The object before the change, when there was one.
+    pub previous: Option<Value>,
+    json: OnceLock<bytes::Bytes>,
+}
+
+impl Change {
+    fn decode(info: &ResourceInfo, event: &store::Event) -> Option<Change> {
+        let object = objects::from_kv(info, &event.kv).ok()?;
+        let previous = event.prev_kv.as_ref().and_then(|kv| objects::from_kv(info, kv).ok());
+        Some(Change {
+            revision: event.revision(),
+            event_type: event.event_type,
+            object,
+            previous,
+            json: OnceLock::new(),
+        })
+    }
+
+    /// The object serialized as JSON, computed once for every watcher that needs it.
+    pub fn object_json(&self) -> &bytes::Bytes {
+        self.json.get_or_init(|| bytes::Bytes::from(api::codec::to_json_bytes(&self.object)))
+    }
+}
+
+pub type ChangeStream = BoxStream<'static, Result<Arc<Change>, store::StoreError>>;
+
+struct Hub {
+    info: &'static ResourceInfo,
+    sender: broadcast::Sender<Arc<Change>>,
+    state: Mutex<Window>,
+}
+
+struct Window {
+    recent: VecDeque<Arc<Change>>,
+    /// Every change newer than this is in `recent` or still to come.
+    complete_after: Revision,
+}
+
+type HubId = (&'static str, &'static str);
+type Hubs = Arc<Mutex<HashMap<HubId, Arc<Hub>>>>;
+
+/// Hubs by resource, created on first use.
+pub struct WatchCache {
+    backend: Arc<dyn store::Backend>,
+    hubs: Hubs,
+}
+
+impl WatchCache {
+    pub fn new(backend: Arc<dyn store::Backend>) -> WatchCache {
+        WatchCache { backend, hubs: Arc::new(Mutex::new(HashMap::new())) }
+    }
+
+    /// Starts the hubs of every served resource now, so that watches starting after this
+    /// point are served from the window.
+    pub async fn start_all(&self) -> Result<(), store::StoreError> {
+        for info in api::resources::all() {
+            self.hub(info).await?;
+        }
+        Ok(())
+    }
+
+    /// Every change of `info`'s resource under `prefix` after `after`, in revision order.
+    pub async fn watch(
+        &self,
+        info: &'static ResourceInfo,
+        prefix: &str,
+        after: Revision,
+    ) -> Result<ChangeStream, store::StoreError> {
+        let hub = self.hub(info).await?;
+        let joined = {
+            let window = hub.state.lock().expect("watch window lock");
+            if after < window.complete_after {
+                None
+            } else {
+                let backlog: Vec<Arc<Change>> = window.recent.iter().filter(|c| c.revision > after).cloned().collect();
+                Some((backlog, hub.sender.subscribe()))
+            }
+        };
+        let prefix = prefix.to_string();
+        match joined {
+            Some((backlog, receiver)) => {
+                let live = tokio_stream::wrappers::BroadcastStream::new(receiver)
+                    .map(|item| item.map_err(|_| store::StoreError::WatchLagged));
+                let stream = futures::stream::iter(backlog.into_iter().map(Ok)).chain(live).filter(move |item| {
+                    let keep = match item {
+                        Ok(change) => change.revision > after && key_of(info, change).starts_with(prefix.as_str()),
+                        Err(_) => true,
+                    };
+                    std::future::ready(keep)
+                });
+                Ok(stream.boxed())
+            }
+            None => {
+                let stream = self.backend.watch(&prefix, after).await?;
+                Ok(stream
+                    .filter_map(move |item| {
+                        std::future::ready(match item {
+                            Ok(event) => Change::decode(info, &event).map(|c| Ok(Arc::new(c))),
+                            Err(error) => Some(Err(error)),
+                        })
+                    })
+                    .boxed())
+            }
+        }
+    }
+
+    async fn hub(&self, info: &'static ResourceInfo) -> Result<Arc<Hub>, store::StoreError> {
+        let id = (info.group, info.plural);
+        if let Some(hub) = self.hubs.lock().expect("hubs lock").get(&id) {
+            return Ok(hub.clone());
+        }
+        let start = self.backend.current_revision().await?;
+        let stream = self.backend.watch(&info.key_prefix(), start).await?;
+        let mut hubs = self.hubs.lock().expect("hubs lock");
+        if let Some(hub) = hubs.get(&id) {
+            // Another request started it meanwhile; this store watch is dropped.
+            return Ok(hub.clone());
+        }
+        let (sender, _) = broadcast::channel(CHANNEL_CAPACITY);
+        let hub = Arc::new(Hub {
+            info,
+            sender,
+            state: Mutex::new(Window { recent: VecDeque::new(), complete_after: start }),
+        });
+        hubs.insert(id, hub.clone());
+        tokio::spawn(feed(hub.clone(), stream, self.hubs.clone()));
+        Ok(hub)
+    }
+}
+
+/// The key of a change's object, rebuilt from its metadata (prefix filtering per watch).
+fn key_of(info: &ResourceInfo, change: &Change) -> String {
+    objects::key(info, objects::metadata_str(&change.object, "namespace"), objects::name_of(&change.object))
+}
+
+async fn feed(hub: Arc<Hub>, mut stream: store::WatchStream, hubs: Hubs) {
+    while let Some(item) = stream.next().await {
+        let Ok(event) = item else { break };
+        let Some(change) = Change::decode(hub.info, &event) else { continue };
+        let change = Arc::new(change);
+        let mut window = hub.state.lock().expect("watch window lock");
+        if window.recent.len() == WINDOW
+            && let Some(evicted) = window.recent.pop_front()
+        {
+            window.complete_after = evicted.revision;
+        }
+        window.recent.push_back(change.clone());
+        // Sent under the window lock, so a joining watch sees each change exactly once:
+        // either in the backlog it copies or on the channel it subscribes to.
+        let _ = hub.sender.send(change);
+    }
+    // The store watch ended (the hub lagged, or shutdown). Forget the hub: when this task's
+    // reference goes, its sender goes, subscribers' streams end and their clients re-watch,
+    // which starts a fresh hub.
+    tracing::warn!(resource = hub.info.plural, "watch cache feed ended; restarting it on the next watch");
+    let mut hubs = hubs.lock().expect("hubs lock");
+    if hubs.get(&(hub.info.group, hub.info.plural)).is_some_and(|current| Arc::ptr_eq(current, &hub)) {
+        hubs.remove(&(hub.info.group, hub.info.plural));
+    }
+}
