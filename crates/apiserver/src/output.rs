@@ -79,21 +79,7 @@ pub fn table(
     with_columns: bool,
     now: jiff::Timestamp,
 ) -> Value {
-    let rows: Vec<Value> = objects
-        .iter()
-        .map(|object| {
-            let mut row = json!({"cells": api::table::row_cells(info, object, now)});
-            match include {
-                IncludeObject::None => {}
-                IncludeObject::Metadata => row["object"] = partial_object_metadata(object, version),
-                IncludeObject::Object => row["object"] = object.clone(),
-            }
-            if let Some(conditions) = api::table::row_conditions(info, object) {
-                row["conditions"] = conditions;
-            }
-            row
-        })
-        .collect();
+    let rows: Vec<Value> = objects.iter().map(|object| table_row(info, object, version, include, now)).collect();
     let columns = if with_columns { api::table::column_definitions(info) } else { Vec::new() };
     json!({
         "kind": "Table",
@@ -102,6 +88,84 @@ pub fn table(
         "columnDefinitions": columns,
         "rows": rows,
     })
+}
+
+/// Builds a list response in the negotiated shape one item at a time: items are serialized
+/// as they come, and the list metadata (known only at the end) is added by `finish`.
+pub struct ListWriter {
+    info: &'static ResourceInfo,
+    output: Output,
+    now: jiff::Timestamp,
+    items: Vec<u8>,
+    count: usize,
+}
+
+impl ListWriter {
+    pub fn new(info: &'static ResourceInfo, output: Output, now: jiff::Timestamp) -> ListWriter {
+        ListWriter { info, output, now, items: Vec::new(), count: 0 }
+    }
+
+    pub fn push(&mut self, object: &Value) {
+        let item = match self.output {
+            Output::Json => None,
+            Output::Table { version, include } => Some(table_row(self.info, object, version, include, self.now)),
+            Output::PartialMetadata { version } => Some(partial_object_metadata(object, version)),
+        };
+        if self.count > 0 {
+            self.items.push(b',');
+        }
+        self.count += 1;
+        // Writing JSON into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut self.items, item.as_ref().unwrap_or(object));
+    }
+
+    pub fn finish(self, list_metadata: Value) -> Vec<u8> {
+        let (head, items_field) = match self.output {
+            Output::Json => (
+                json!({"kind": self.info.list_kind(), "apiVersion": self.info.api_version(), "metadata": list_metadata}),
+                "items",
+            ),
+            Output::Table { version, .. } => (
+                json!({
+                    "kind": "Table",
+                    "apiVersion": format!("meta.k8s.io/{version}"),
+                    "metadata": list_metadata,
+                    "columnDefinitions": api::table::column_definitions(self.info),
+                }),
+                "rows",
+            ),
+            Output::PartialMetadata { version } => (
+                json!({"kind": "PartialObjectMetadataList", "apiVersion": format!("meta.k8s.io/{version}"), "metadata": list_metadata}),
+                "items",
+            ),
+        };
+        let mut body = api::codec::to_json_bytes(&head);
+        // Replace the closing brace of the head with the items field.
+        body.pop();
+        body.extend_from_slice(format!(",\"{items_field}\":[").as_bytes());
+        body.extend_from_slice(&self.items);
+        body.extend_from_slice(b"]}");
+        body
+    }
+}
+
+fn table_row(
+    info: &ResourceInfo,
+    object: &Value,
+    version: &str,
+    include: IncludeObject,
+    now: jiff::Timestamp,
+) -> Value {
+    let mut row = json!({"cells": api::table::row_cells(info, object, now)});
+    match include {
+        IncludeObject::None => {}
+        IncludeObject::Metadata => row["object"] = partial_object_metadata(object, version),
+        IncludeObject::Object => row["object"] = object.clone(),
+    }
+    if let Some(conditions) = api::table::row_conditions(info, object) {
+        row["conditions"] = conditions;
+    }
+    row
 }
 
 /// A list response in the negotiated shape.

@@ -93,9 +93,19 @@ pub async fn list(request: ResourceRequest) -> ApiResult<Response> {
             (_, None) => {}
         }
     }
-    let page = scan(&request.server, info, &prefix, &start_after, revision, request.query.limit, |object| {
-        selectors.matches(info, object)
-    })
+    // Items are serialized as they are read, so a large list never holds every object
+    // decoded at once.
+    let mut writer = output::ListWriter::new(info, output, request.now);
+    let page = scan_each(
+        &request.server,
+        info,
+        &prefix,
+        &start_after,
+        revision,
+        request.query.limit,
+        |object| selectors.matches(info, object),
+        |object| writer.push(&object),
+    )
     .await
     .map_err(|error| {
         if request.query.continue_token.is_some() && error.code == 410 {
@@ -108,14 +118,18 @@ pub async fn list(request: ResourceRequest) -> ApiResult<Response> {
     if let Some(last_key) = page.continue_after {
         metadata["continue"] = json!(encode_continue(page.revision, &last_key));
     }
-    let body = output::list(info, page.items, metadata, output, request.now);
-    Ok(crate::response::json_response(StatusCode::OK, &body))
+    let body = writer.finish(metadata);
+    Ok(crate::response::bytes_response(StatusCode::OK, "application/json", body))
 }
 
 pub struct Page {
     pub items: Vec<Value>,
     pub revision: Revision,
-    /// Set when more items may follow: the last key scanned.
+}
+
+/// Where a scan ended: the revision read at, and the last key sent when more may follow.
+pub struct ScanEnd {
+    pub revision: Revision,
     pub continue_after: Option<String>,
 }
 
@@ -131,10 +145,28 @@ pub async fn scan(
     keep: impl Fn(&Value) -> bool,
 ) -> ApiResult<Page> {
     let mut items = Vec::new();
+    let end = scan_each(server, info, prefix, start_after, revision, limit, keep, |object| items.push(object)).await?;
+    Ok(Page { items, revision: end.revision })
+}
+
+/// As [`scan`], handing each kept object to `sink` instead of collecting them. Reads the
+/// store page by page, all pages at the revision of the first.
+#[allow(clippy::too_many_arguments)]
+pub async fn scan_each(
+    server: &ApiServer,
+    info: &ResourceInfo,
+    prefix: &str,
+    start_after: &str,
+    revision: Revision,
+    limit: usize,
+    keep: impl Fn(&Value) -> bool,
+    mut sink: impl FnMut(Value),
+) -> ApiResult<ScanEnd> {
+    let mut kept = 0;
     let mut after = start_after.to_string();
     let mut at = revision;
     loop {
-        let want = if limit == 0 { 0 } else { (limit - items.len()).max(SCAN_PAGE.min(limit * 2)) };
+        let want = if limit == 0 { SCAN_PAGE } else { (limit - kept).max(SCAN_PAGE.min(limit * 2)) };
         let result = server.backend.list(prefix, &after, want, at).await?;
         at = result.revision;
         let mut last_key = None;
@@ -142,16 +174,17 @@ pub async fn scan(
             last_key = Some(kv.key.clone());
             let object = objects::from_kv(info, kv)?;
             if keep(&object) {
-                items.push(object);
-                if limit > 0 && items.len() == limit {
+                sink(object);
+                kept += 1;
+                if limit > 0 && kept == limit {
                     let more = result.more || index + 1 < result.kvs.len();
-                    return Ok(Page { items, revision: at, continue_after: more.then(|| kv.key.clone()) });
+                    return Ok(ScanEnd { revision: at, continue_after: more.then(|| kv.key.clone()) });
                 }
             }
         }
         match (result.more, last_key) {
             (true, Some(key)) => after = key,
-            _ => return Ok(Page { items, revision: at, continue_after: None }),
+            _ => return Ok(ScanEnd { revision: at, continue_after: None }),
         }
     }
 }
