@@ -82,6 +82,18 @@ def namespace(core):
     return name
 
 
+def _settled(core, namespace, name, timeout=5.0):
+    """Waits until the scheduler has recorded its verdict on the pod (PodScheduled; with no
+    node it stays False), so that later changes to the pod are the test's own."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        pod = core.read_namespaced_pod(name, namespace)
+        if any(c.type == "PodScheduled" for c in (pod.status.conditions or [])):
+            return pod
+        time.sleep(0.05)
+    return core.read_namespaced_pod(name, namespace)
+
+
 def _pod(name, image="nginx", labels=None):
     return client.V1Pod(
         metadata=client.V1ObjectMeta(name=name, labels=labels or {}),
@@ -154,7 +166,8 @@ def test_patch_pods(core, namespace):
 
 
 def test_replace_with_stale_resource_version_conflicts(core, namespace):
-    pod = core.create_namespaced_pod(namespace, _pod("r"))
+    core.create_namespaced_pod(namespace, _pod("r"))
+    pod = _settled(core, namespace, "r")
     pod.metadata.labels = {"v": "1"}
     updated = core.replace_namespaced_pod("r", namespace, pod)
     assert updated.metadata.resource_version != pod.metadata.resource_version
@@ -166,6 +179,7 @@ def test_replace_with_stale_resource_version_conflicts(core, namespace):
 
 def test_watch_pods(core, namespace):
     core.create_namespaced_pod(namespace, _pod("before"))
+    _settled(core, namespace, "before")
     listed = core.list_namespaced_pod(namespace)
     events = []
 

@@ -541,7 +541,7 @@ fn fate_of(uid: &str) -> f64 {
     (hash % 1_000_000) as f64 / 1_000_000.0
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Outcome {
     Running,
     Succeeded,
