@@ -172,7 +172,9 @@ impl SimNodes {
     pub async fn start(client: client::Client, config: SimNodesConfig) -> Result<SimNodes, SimNodesError> {
         let shares = [config.fail_share, config.complete_share];
         if shares.iter().any(|s| !(0.0..=1.0).contains(s)) || config.fail_share + config.complete_share > 1.0 {
-            return Err(SimNodesError::Config("fail and complete shares must be within 0..=1 and sum to at most 1".into()));
+            return Err(SimNodesError::Config(
+                "fail and complete shares must be within 0..=1 and sum to at most 1".into(),
+            ));
         }
         if config.lease_interval.is_zero() || config.status_interval.is_zero() {
             return Err(SimNodesError::Config("heartbeat intervals must be positive".into()));
@@ -356,10 +358,7 @@ async fn register(inner: &Inner, index: usize) -> Result<(), SimNodesError> {
         Err(e) => return Err(error(e)),
     }
     // Status may be reset on create (and is stale on a taken-over node): report it.
-    nodes
-        .patch_status(&node.name, &Patch::Merge(json!({"status": node_status(inner, node)})))
-        .await
-        .map_err(error)?;
+    nodes.patch_status(&node.name, &Patch::Merge(json!({"status": node_status(inner, node)}))).await.map_err(error)?;
     let created = nodes.get(&node.name).await.map_err(error)?;
     let uid = created.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default().to_string();
     let leases: Api<Lease> = Api::namespaced(inner.client.clone(), NODE_LEASE_NAMESPACE);
@@ -567,8 +566,12 @@ fn pod_status(node: &SimNode, pod: &Pod, outcome: Outcome, pod_ip: &str) -> Valu
     let running = outcome == Outcome::Running;
     let ready_condition = |type_: &str| match outcome {
         Outcome::Running => json!({"type": type_, "status": "True", "lastProbeTime": null, "lastTransitionTime": now}),
-        Outcome::Succeeded => json!({"type": type_, "status": "False", "reason": "PodCompleted", "lastProbeTime": null, "lastTransitionTime": now}),
-        Outcome::Failed => json!({"type": type_, "status": "False", "reason": "PodFailed", "lastProbeTime": null, "lastTransitionTime": now}),
+        Outcome::Succeeded => {
+            json!({"type": type_, "status": "False", "reason": "PodCompleted", "lastProbeTime": null, "lastTransitionTime": now})
+        }
+        Outcome::Failed => {
+            json!({"type": type_, "status": "False", "reason": "PodFailed", "lastProbeTime": null, "lastTransitionTime": now})
+        }
     };
     let state = |exit_code: i32, reason: &str| {
         json!({"terminated": {"exitCode": exit_code, "reason": reason, "startedAt": now, "finishedAt": now,
@@ -722,7 +725,8 @@ mod tests {
 
     #[test]
     fn running_status_looks_like_a_kubelets() {
-        let node = SimNode { name: "sim-0001".into(), index: 1, node_ip: "172.16.0.2".into(), next_pod_ip: AtomicU32::new(0) };
+        let node =
+            SimNode { name: "sim-0001".into(), index: 1, node_ip: "172.16.0.2".into(), next_pod_ip: AtomicU32::new(0) };
         let pod: Pod = serde_json::from_value(json!({
             "metadata": {"name": "p", "namespace": "default", "uid": "u1"},
             "spec": {
@@ -775,7 +779,12 @@ mod tests {
             counters: Counters::default(),
             started_at: jiff::Timestamp::now(),
         };
-        let node = SimNode { name: "sim-0300".into(), index: 300, node_ip: "172.16.1.45".into(), next_pod_ip: AtomicU32::new(0) };
+        let node = SimNode {
+            name: "sim-0300".into(),
+            index: 300,
+            node_ip: "172.16.1.45".into(),
+            next_pod_ip: AtomicU32::new(0),
+        };
         let object = node_object(&inner, &node);
         assert_eq!(object["metadata"]["labels"]["kubernetes.io/hostname"], "sim-0300");
         assert_eq!(object["spec"]["podCIDR"], "10.1.44.0/24");
@@ -783,7 +792,8 @@ mod tests {
         assert_eq!(object["status"]["capacity"]["pods"], "50");
         assert_eq!(object["status"]["nodeInfo"]["kubeletVersion"], "v1.33.0");
         assert_eq!(object["status"]["nodeInfo"]["containerRuntimeVersion"], "sim://1.0");
-        let ready = object["status"]["conditions"].as_array().and_then(|c| c.iter().find(|c| c["type"] == "Ready")).cloned();
+        let ready =
+            object["status"]["conditions"].as_array().and_then(|c| c.iter().find(|c| c["type"] == "Ready")).cloned();
         assert_eq!(ready.map(|c| c["status"].clone()), Some(json!("True")));
         // The object decodes as a Node.
         let _: Node = serde_json::from_value(object).expect("valid Node");

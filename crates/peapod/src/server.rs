@@ -74,6 +74,9 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     };
     let server = apiserver::ApiServer::new(backend.clone(), config);
     let shutdown = CancellationToken::new();
+    // The control loops stop first, while the API still serves, so that they can release
+    // their Lease (the next server takes over at once instead of after the lease expires).
+    let stop_control = CancellationToken::new();
     let serving = tokio::spawn(apiserver::serve_tls(listener, tls, server.router(), shutdown.clone()));
 
     server.bootstrap().await.map_err(|e| anyhow::anyhow!("create default namespaces: {}", e.message))?;
@@ -98,7 +101,7 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     getrandom(&mut suffix)?;
     let identity = format!("{}_{}", hostname(), suffix.iter().map(|b| format!("{b:02x}")).collect::<String>());
     let control_plane =
-        tokio::spawn(crate::control_plane::run(control_client, control_config, identity, shutdown.clone()));
+        tokio::spawn(crate::control_plane::run(control_client, control_config, identity, stop_control.clone()));
     tracing::info!(
         "peapod server ready at {server_url} in {} ms; export KUBECONFIG={}",
         started.elapsed().as_millis(),
@@ -112,8 +115,9 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
 
     wait_for_signal().await?;
     tracing::info!("shutting down");
-    shutdown.cancel();
+    stop_control.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(5), control_plane).await;
+    shutdown.cancel();
     compactor.abort();
     let _ = tokio::time::timeout(Duration::from_secs(5), serving).await;
     Ok(())

@@ -238,7 +238,7 @@ fn delete_waits_for_finalizers_and_wait_for_delete() {
         };
         for name in ["held", "watched"] {
             server
-                .kubectl_stdin(version, &["-n", &ns, "create", "--validate=false", "-f", "-"], &manifest(name))
+                .kubectl_stdin(version, &["-n", &ns, "create", "-f", "-"], &manifest(name))
                 .assert_success();
         }
 

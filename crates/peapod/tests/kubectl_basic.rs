@@ -87,8 +87,7 @@ fn cluster_info_names_the_control_plane() {
 #[test]
 fn explain_uses_the_openapi_v3_schemas() {
     let server = shared();
-    // kubectl 1.27 explains from /openapi/v2 (protobuf), which peapod does not serve.
-    for version in [Kubectl::V1_33, Kubectl::V1_32] {
+    for version in Kubectl::ALL {
         let out = server.kubectl_as(version, &["explain", "pod.spec.containers"]);
         out.assert_success();
         assert!(
@@ -309,9 +308,7 @@ fn describe_pod_prints_its_events() {
         );
         let file = server.write_file(&format!("event-{ns}.yaml"), &event);
         let path = file.to_string_lossy();
-        // kubectl 1.27 validates through /openapi/v2 only (see kubectl_apply.rs for that
-        // requirement); here the subject is describe, so 1.27 skips client validation.
-        let validate = if version == Kubectl::V1_27 { "--validate=false" } else { "--validate=strict" };
+        let validate = "--validate=strict";
         k(&["create", validate, "-f", &path]).assert_success().assert_stdout("event/nginx.scheduled created\n");
         // An event about another object must not show up.
         let other =

@@ -111,7 +111,7 @@ fn create_deployment_then_scale_and_set_image() {
 
         // A ReplicaSet scales too.
         let rs = "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata:\n  name: rs\nspec:\n  replicas: 1\n  selector:\n    matchLabels:\n      app: rs\n  template:\n    metadata:\n      labels:\n        app: rs\n    spec:\n      containers:\n      - name: c\n        image: nginx\n";
-        server.kubectl_stdin(version, &["-n", &ns, "create", "--validate=false", "-f", "-"], rs).assert_success();
+        server.kubectl_stdin(version, &["-n", &ns, "create", "-f", "-"], rs).assert_success();
         k(server, version, &ns, &["scale", "rs", "rs", "--replicas=2"])
             .assert_success()
             .assert_stdout("replicaset.apps/rs scaled\n");

@@ -84,7 +84,7 @@ fn patch_strategic_merge_and_json() {
         let pod = format!(
             "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  namespace: {ns}\n  labels:\n    app: p\nspec:\n  containers:\n  - name: main\n    image: nginx:1.26\n    args: [\"sleep\", \"1\"]\n    env:\n    - name: A\n      value: \"1\"\n  - name: side\n    image: busybox:1.36\n  tolerations:\n  - key: k1\n    operator: Exists\n"
         );
-        server.kubectl_stdin(version, &["create", "--validate=false", "-f", "-"], &pod).assert_success();
+        server.kubectl_stdin(version, &["create", "-f", "-"], &pod).assert_success();
 
         // Strategic (the default): containers merge by name, the other container stays.
         k(

@@ -142,7 +142,7 @@ impl Algorithm {
             } else if *total == totals[best] {
                 // Reservoir sampling: the k-th equal node replaces the choice with odds 1/k.
                 ties += 1;
-                if self.random() % ties == 0 {
+                if self.random().is_multiple_of(ties) {
                     best = i;
                 }
             }
@@ -222,7 +222,9 @@ mod tests {
         assert!(placed.values().all(|count| *count == 2), "{placed:?}");
         let mut seventh = pod(pod_spec("500m", ""));
         seventh.name = "p6".into();
-        assert!(matches!(algorithm.schedule(&cache, &seventh), Err(ScheduleError::Unfit(m)) if m.contains("3 Insufficient cpu")));
+        assert!(
+            matches!(algorithm.schedule(&cache, &seventh), Err(ScheduleError::Unfit(m)) if m.contains("3 Insufficient cpu"))
+        );
     }
 
     #[test]

@@ -161,8 +161,12 @@ impl Cache {
     /// After a relist: drops confirmed pods the list no longer has (assumed ones stay; their
     /// binding is still in flight).
     pub fn retain_pods(&mut self, seen: &HashSet<PodKey>) -> bool {
-        let gone: Vec<PodKey> =
-            self.pods.iter().filter(|(key, pod)| !pod.assumed && !seen.contains(*key)).map(|(k, _)| k.clone()).collect();
+        let gone: Vec<PodKey> = self
+            .pods
+            .iter()
+            .filter(|(key, pod)| !pod.assumed && !seen.contains(*key))
+            .map(|(k, _)| k.clone())
+            .collect();
         let any = !gone.is_empty();
         for key in gone {
             self.remove_pod(&key);

@@ -5,8 +5,8 @@
 //! Pods and nodes are reduced once, on arrival from the watch, to the fields plugins read, so
 //! the per-node work of a scheduling cycle is a few comparisons. This module holds no state.
 
-use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{Node, NodeSelector, Pod, PreferredSchedulingTerm, Taint, Toleration};
+use std::collections::BTreeMap;
 
 use super::resources::{PodRequests, Resources, pod_requests, value};
 
@@ -71,8 +71,7 @@ impl PodInfo {
         let status = pod.status.as_ref();
         let phase = status.and_then(|s| s.phase.as_deref()).unwrap_or("");
         let mut host_ports = Vec::new();
-        let sidecars =
-            spec.init_containers.iter().flatten().filter(|c| c.restart_policy.as_deref() == Some("Always"));
+        let sidecars = spec.init_containers.iter().flatten().filter(|c| c.restart_policy.as_deref() == Some("Always"));
         for container in spec.containers.iter().chain(sidecars) {
             for port in container.ports.iter().flatten() {
                 if let Some(host_port) = port.host_port.filter(|p| *p > 0) {
@@ -103,7 +102,8 @@ impl PodInfo {
             host_ports,
             tolerations: spec.tolerations.clone().unwrap_or_default(),
             node_selector: spec.node_selector.clone().unwrap_or_default(),
-            required_affinity: node_affinity.and_then(|a| a.required_during_scheduling_ignored_during_execution.clone()),
+            required_affinity: node_affinity
+                .and_then(|a| a.required_during_scheduling_ignored_during_execution.clone()),
             preferred_affinity: node_affinity
                 .and_then(|a| a.preferred_during_scheduling_ignored_during_execution.clone())
                 .unwrap_or_default(),
@@ -307,9 +307,15 @@ mod tests {
         let message = fit_error_message(
             3,
             &[
-                rejection(Code::UnschedulableAndUnresolvable, "node(s) had untolerated taint {node.kubernetes.io/unreachable: }"),
+                rejection(
+                    Code::UnschedulableAndUnresolvable,
+                    "node(s) had untolerated taint {node.kubernetes.io/unreachable: }",
+                ),
                 rejection(Code::Unschedulable, "Insufficient cpu"),
-                rejection(Code::UnschedulableAndUnresolvable, "node(s) had untolerated taint {node.kubernetes.io/unreachable: }"),
+                rejection(
+                    Code::UnschedulableAndUnresolvable,
+                    "node(s) had untolerated taint {node.kubernetes.io/unreachable: }",
+                ),
             ],
         );
         assert_eq!(

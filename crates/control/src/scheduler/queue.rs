@@ -38,11 +38,20 @@ impl Default for QueueConfig {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Location {
-    Active { order: (std::cmp::Reverse<i32>, u64) },
-    Backoff { until: Instant, seq: u64 },
-    Unschedulable { since: Instant },
+    Active {
+        order: (std::cmp::Reverse<i32>, u64),
+    },
+    Backoff {
+        until: Instant,
+        seq: u64,
+    },
+    Unschedulable {
+        since: Instant,
+    },
     /// Popped for the scheduling cycle with this number.
-    InFlight { cycle: u64 },
+    InFlight {
+        cycle: u64,
+    },
 }
 
 struct Entry {
@@ -100,7 +109,8 @@ impl SchedulingQueue {
     /// Counts of (active, backoff, unschedulable, in flight).
     pub fn counts(&self) -> (usize, usize, usize, usize) {
         let state = self.lock();
-        let unschedulable = state.pods.values().filter(|e| matches!(e.location, Location::Unschedulable { .. })).count();
+        let unschedulable =
+            state.pods.values().filter(|e| matches!(e.location, Location::Unschedulable { .. })).count();
         let in_flight = state.pods.values().filter(|e| matches!(e.location, Location::InFlight { .. })).count();
         (state.active.len(), state.backoff.len(), unschedulable, in_flight)
     }
@@ -172,7 +182,11 @@ impl SchedulingQueue {
                     continue;
                 }
                 // Sleep until the first backoff ends (or 1 s, to flush long-unschedulable pods).
-                state.backoff.first().map(|(until, _, _)| until.saturating_duration_since(now)).unwrap_or(Duration::from_secs(1))
+                state
+                    .backoff
+                    .first()
+                    .map(|(until, _, _)| until.saturating_duration_since(now))
+                    .unwrap_or(Duration::from_secs(1))
             };
             let _ = tokio::time::timeout(wait.max(Duration::from_millis(1)), notified).await;
         }
@@ -306,7 +320,9 @@ impl SchedulingQueue {
         let stale: Vec<PodKey> = state
             .pods
             .iter()
-            .filter(|(_, e)| matches!(e.location, Location::Unschedulable { since } if now.duration_since(since) >= limit))
+            .filter(
+                |(_, e)| matches!(e.location, Location::Unschedulable { since } if now.duration_since(since) >= limit),
+            )
             .map(|(k, _)| k.clone())
             .collect();
         for key in stale {
@@ -360,14 +376,10 @@ mod tests {
         queue.add_or_update(info("low-old", 0));
         queue.add_or_update(info("high", 10));
         queue.add_or_update(info("low-new", 0));
-        let order: Vec<String> = [
-            pop_now(&queue).await,
-            pop_now(&queue).await,
-            pop_now(&queue).await,
-        ]
-        .into_iter()
-        .map(|p| p.map(|p| p.info.name.clone()).unwrap_or_default())
-        .collect();
+        let order: Vec<String> = [pop_now(&queue).await, pop_now(&queue).await, pop_now(&queue).await]
+            .into_iter()
+            .map(|p| p.map(|p| p.info.name.clone()).unwrap_or_default())
+            .collect();
         assert_eq!(order, ["high", "low-old", "low-new"]);
         assert!(pop_now(&queue).await.is_none());
     }

@@ -91,7 +91,9 @@ impl Resources {
 /// Extended resources and huge pages are what NodeResourcesFit checks beyond cpu, memory and
 /// ephemeral storage (`IsScalarResourceName`).
 fn is_scalar_resource(name: &str) -> bool {
-    name.starts_with("hugepages-") || name.starts_with("attachable-volumes-") || (name.contains('/') && !name.starts_with("kubernetes.io/"))
+    name.starts_with("hugepages-")
+        || name.starts_with("attachable-volumes-")
+        || (name.contains('/') && !name.starts_with("kubernetes.io/"))
 }
 
 /// What a pod asks of its node, for filtering (`requests`) and scoring (`non_zero`, where a
@@ -110,8 +112,7 @@ pub fn pod_requests(spec: &PodSpec) -> PodRequests {
 }
 
 fn container_requests(container: &Container, non_zero: bool) -> Resources {
-    let mut resources =
-        Resources::from_list(container.resources.as_ref().and_then(|r| r.requests.as_ref()));
+    let mut resources = Resources::from_list(container.resources.as_ref().and_then(|r| r.requests.as_ref()));
     if non_zero {
         let requests = container.resources.as_ref().and_then(|r| r.requests.as_ref());
         if !requests.is_some_and(|r| r.contains_key("cpu")) {

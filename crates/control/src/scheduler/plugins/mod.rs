@@ -39,7 +39,9 @@ pub fn default_scorers() -> Vec<Box<dyn ScorePlugin>> {
 pub(crate) mod testing {
     use std::collections::BTreeMap;
 
-    use k8s_openapi::api::core::v1::{Container, Node, NodeSpec, NodeStatus, Pod, PodSpec, ResourceRequirements, Taint};
+    use k8s_openapi::api::core::v1::{
+        Container, Node, NodeSpec, NodeStatus, Pod, PodSpec, ResourceRequirements, Taint,
+    };
     use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
     use crate::scheduler::framework::{NodeInfo, PodInfo};
@@ -64,7 +66,12 @@ pub(crate) mod testing {
     }
 
     pub fn taint(key: &str, value: &str, effect: &str) -> Taint {
-        Taint { key: key.into(), value: Some(value.into()).filter(|v: &String| !v.is_empty()), effect: effect.into(), time_added: None }
+        Taint {
+            key: key.into(),
+            value: Some(value.into()).filter(|v: &String| !v.is_empty()),
+            effect: effect.into(),
+            time_added: None,
+        }
     }
 
     pub fn pod_spec(cpu: &str, memory: &str) -> PodSpec {

@@ -95,7 +95,9 @@ impl ScorePlugin for NodeAffinity {
 
 #[cfg(test)]
 mod tests {
-    use k8s_openapi::api::core::v1::{Affinity, NodeAffinity as NodeAffinitySpec, NodeSelector, PreferredSchedulingTerm};
+    use k8s_openapi::api::core::v1::{
+        Affinity, NodeAffinity as NodeAffinitySpec, NodeSelector, PreferredSchedulingTerm,
+    };
 
     use super::*;
     use crate::scheduler::plugins::testing::{node, pod, pod_spec};
@@ -133,7 +135,12 @@ mod tests {
     #[test]
     fn node_selector_needs_every_label() {
         let node = labelled(&[("disk", "ssd"), ("zone", "a")]);
-        let cases = [(vec![], true), (vec![("disk", "ssd")], true), (vec![("disk", "ssd"), ("zone", "b")], false), (vec![("gpu", "yes")], false)];
+        let cases = [
+            (vec![], true),
+            (vec![("disk", "ssd")], true),
+            (vec![("disk", "ssd"), ("zone", "b")], false),
+            (vec![("gpu", "yes")], false),
+        ];
         for (selector, fits) in cases {
             let mut spec = pod_spec("", "");
             spec.node_selector = Some(selector.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
@@ -158,21 +165,34 @@ mod tests {
             ("Gt", vec![expressions(vec![requirement("cores", "Gt", &["4"])])], true),
             ("Lt", vec![expressions(vec![requirement("cores", "Lt", &["4"])])], false),
             ("Gt non-integer", vec![expressions(vec![requirement("disk", "Gt", &["4"])])], false),
-            ("AND within a term", vec![expressions(vec![requirement("disk", "In", &["ssd"]), requirement("cores", "Lt", &["2"])])], false),
+            (
+                "AND within a term",
+                vec![expressions(vec![requirement("disk", "In", &["ssd"]), requirement("cores", "Lt", &["2"])])],
+                false,
+            ),
             (
                 "OR across terms",
-                vec![expressions(vec![requirement("disk", "In", &["hdd"])]), expressions(vec![requirement("cores", "In", &["8"])])],
+                vec![
+                    expressions(vec![requirement("disk", "In", &["hdd"])]),
+                    expressions(vec![requirement("cores", "In", &["8"])]),
+                ],
                 true,
             ),
             ("empty term matches nothing", vec![NodeSelectorTerm::default()], false),
             (
                 "matchFields on the name",
-                vec![NodeSelectorTerm { match_expressions: None, match_fields: Some(vec![requirement("metadata.name", "In", &["node-1"])]) }],
+                vec![NodeSelectorTerm {
+                    match_expressions: None,
+                    match_fields: Some(vec![requirement("metadata.name", "In", &["node-1"])]),
+                }],
                 true,
             ),
             (
                 "matchFields miss",
-                vec![NodeSelectorTerm { match_expressions: None, match_fields: Some(vec![requirement("metadata.name", "In", &["node-2"])]) }],
+                vec![NodeSelectorTerm {
+                    match_expressions: None,
+                    match_fields: Some(vec![requirement("metadata.name", "In", &["node-2"])]),
+                }],
                 false,
             ),
         ];
@@ -187,15 +207,26 @@ mod tests {
         spec.affinity = Some(Affinity {
             node_affinity: Some(NodeAffinitySpec {
                 preferred_during_scheduling_ignored_during_execution: Some(vec![
-                    PreferredSchedulingTerm { weight: 10, preference: expressions(vec![requirement("disk", "In", &["ssd"])]) },
-                    PreferredSchedulingTerm { weight: 30, preference: expressions(vec![requirement("zone", "In", &["a"])]) },
+                    PreferredSchedulingTerm {
+                        weight: 10,
+                        preference: expressions(vec![requirement("disk", "In", &["ssd"])]),
+                    },
+                    PreferredSchedulingTerm {
+                        weight: 30,
+                        preference: expressions(vec![requirement("zone", "In", &["a"])]),
+                    },
                 ]),
                 ..Default::default()
             }),
             ..Default::default()
         });
         let pod = pod(spec);
-        let nodes = [labelled(&[("disk", "ssd"), ("zone", "a")]), labelled(&[("zone", "a")]), labelled(&[("disk", "ssd")]), labelled(&[])];
+        let nodes = [
+            labelled(&[("disk", "ssd"), ("zone", "a")]),
+            labelled(&[("zone", "a")]),
+            labelled(&[("disk", "ssd")]),
+            labelled(&[]),
+        ];
         let mut scores: Vec<i64> = nodes.iter().map(|n| NodeAffinity.score(&pod, n)).collect();
         assert_eq!(scores, vec![40, 30, 10, 0]);
         NodeAffinity.normalize(&mut scores);

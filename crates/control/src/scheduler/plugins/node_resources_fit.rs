@@ -47,11 +47,7 @@ impl FilterPlugin for NodeResourcesFit {
                 }
             }
         }
-        if reasons.is_empty() {
-            Ok(())
-        } else {
-            Err(Rejection { plugin: NAME, code: Code::Unschedulable, reasons })
-        }
+        if reasons.is_empty() { Ok(()) } else { Err(Rejection { plugin: NAME, code: Code::Unschedulable, reasons }) }
     }
 }
 
@@ -92,7 +88,8 @@ mod tests {
 
     #[test]
     fn filter_reports_every_shortfall() {
-        let cases: &[(&str, &str, &str, &[(&str, &str)], &[&str])] = &[
+        type Case<'a> = (&'a str, &'a str, &'a str, &'a [(&'a str, &'a str)], &'a [&'a str]);
+        let cases: &[Case] = &[
             ("fits", "500m", "512Mi", &[], &[]),
             ("exactly fits", "2", "4Gi", &[], &[]),
             ("too much cpu", "2100m", "1Mi", &[], &["Insufficient cpu"]),
@@ -118,10 +115,10 @@ mod tests {
     fn extended_resources_must_be_offered() {
         let mut spec = pod_spec("", "");
         if let Some(resources) = spec.containers[0].resources.as_mut() {
-            resources.requests.get_or_insert_default().insert(
-                "example.com/gpu".into(),
-                k8s_openapi::apimachinery::pkg::api::resource::Quantity("1".into()),
-            );
+            resources
+                .requests
+                .get_or_insert_default()
+                .insert("example.com/gpu".into(), k8s_openapi::apimachinery::pkg::api::resource::Quantity("1".into()));
         }
         let gpu_pod = pod(spec);
         let plain = node("n", "2", "4Gi", "10");

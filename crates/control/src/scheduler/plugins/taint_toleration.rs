@@ -87,7 +87,13 @@ mod tests {
 
     fn toleration(key: &str, operator: &str, value: &str, effect: &str) -> Toleration {
         let some = |s: &str| Some(s.to_string()).filter(|s| !s.is_empty());
-        Toleration { key: some(key), operator: some(operator), value: some(value), effect: some(effect), ..Default::default() }
+        Toleration {
+            key: some(key),
+            operator: some(operator),
+            value: some(value),
+            effect: some(effect),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -114,9 +120,21 @@ mod tests {
         let cases = [
             (vec![], vec![], None),
             (vec![taint("a", "1", "PreferNoSchedule")], vec![], None),
-            (vec![taint("node.kubernetes.io/unreachable", "", "NoExecute")], vec![], Some("node(s) had untolerated taint {node.kubernetes.io/unreachable: }")),
-            (vec![taint("dedicated", "gpu", "NoSchedule")], vec![], Some("node(s) had untolerated taint {dedicated: gpu}")),
-            (vec![taint("dedicated", "gpu", "NoSchedule")], vec![toleration("dedicated", "Equal", "gpu", "NoSchedule")], None),
+            (
+                vec![taint("node.kubernetes.io/unreachable", "", "NoExecute")],
+                vec![],
+                Some("node(s) had untolerated taint {node.kubernetes.io/unreachable: }"),
+            ),
+            (
+                vec![taint("dedicated", "gpu", "NoSchedule")],
+                vec![],
+                Some("node(s) had untolerated taint {dedicated: gpu}"),
+            ),
+            (
+                vec![taint("dedicated", "gpu", "NoSchedule")],
+                vec![toleration("dedicated", "Equal", "gpu", "NoSchedule")],
+                None,
+            ),
             (
                 vec![taint("a", "", "NoSchedule"), taint("b", "x", "NoExecute")],
                 vec![toleration("a", "Exists", "", "")],
