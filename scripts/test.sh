@@ -1,7 +1,8 @@
 #!/bin/sh
-# The project's whole test suite: builds the workspace, runs every Rust test (unit tests, the
-# store conformance suite, and the acceptance tests that drive a real `peapod server` with the
-# real kubectl 1.27/1.32/1.33 binaries), then the Python `kubernetes` client tests.
+# The project's whole test suite: checks formatting and lints, builds the workspace, runs every
+# Rust test (unit tests, the store conformance suite, the image store's root tests, and the
+# acceptance tests that drive a real `peapod server` with the real kubectl 1.27/1.32/1.33
+# binaries), then the Python `kubernetes` client tests.
 # Installs what the tests need on a fresh Debian machine when it is missing.
 # Exits non-zero if anything fails.
 set -eu
@@ -15,6 +16,8 @@ if [ -n "$need_apt" ]; then
     echo "test.sh: installing$need_apt" >&2
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need_apt
 fi
+# Debian packages of the runtime tests (crun, runc, skopeo, umoci, docker-registry, nginx...).
+bash scripts/install-test-deps.sh
 if ! python3 -c 'import kubernetes, pytest' >/dev/null 2>&1; then
     echo "test.sh: installing the Python kubernetes client and pytest" >&2
     python3 -m pip install --quiet kubernetes pytest \
@@ -29,6 +32,8 @@ for minor in 27 32 33; do
 done
 
 target_dir="${CARGO_TARGET_DIR:-target}"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
 cargo build --workspace
 status=0
 cargo test --workspace --no-fail-fast || status=1

@@ -132,7 +132,10 @@ fn pods_are_scheduled_spread_and_run_on_simulated_nodes() {
             .any(|l| l.contains("Scheduled") && l.contains("default-scheduler") && l.contains(&wanted)),
         "{describe}"
     );
-    assert!(describe.stdout.contains("Status:           Running"), "{describe}");
+    assert!(
+        describe.stdout.lines().any(|l| l.starts_with("Status:") && l.trim_end().ends_with("Running")),
+        "{describe}"
+    );
 
     // Deleting a pod: the simulated kubelet finishes the deletion.
     server.kubectl(&["delete", "pod", "web-0", "-n", namespace, "--wait=true", "--timeout=20s"]).assert_success();
