@@ -35,7 +35,9 @@ pub fn from_storage(info: &ResourceInfo, object: Value) -> Value {
     if !is_events_group(info) {
         return object;
     }
-    rename(object, "events.k8s.io/v1", |field| EVENT_FIELDS.iter().find(|(_, core)| *core == field).map(|(new, _)| *new))
+    rename(object, "events.k8s.io/v1", |field| {
+        EVENT_FIELDS.iter().find(|(_, core)| *core == field).map(|(new, _)| *new)
+    })
 }
 
 fn rename(object: Value, api_version: &str, map_field: impl Fn(&str) -> Option<&'static str>) -> Value {

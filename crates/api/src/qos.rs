@@ -75,7 +75,9 @@ mod tests {
             "Guaranteed"
         );
         assert_eq!(
-            pod_qos_class(&json!({"containers":[{"resources":{"requests":{"cpu":"1000m","memory":"1Gi"},"limits":{"cpu":"1","memory":"1Gi"}}}]})),
+            pod_qos_class(
+                &json!({"containers":[{"resources":{"requests":{"cpu":"1000m","memory":"1Gi"},"limits":{"cpu":"1","memory":"1Gi"}}}]})
+            ),
             "Guaranteed"
         );
         assert_eq!(pod_qos_class(&json!({"containers":[{"resources":{"requests":{"cpu":"100m"}}}]})), "Burstable");

@@ -104,6 +104,21 @@ fn reset_status_on_create(info: &ResourceInfo, object: &mut Value) {
         }
         ("", "Namespace") => {
             map.insert("status".into(), json!({"phase": "Active"}));
+            // The namespace controller's finalizer, required on create (and only then: it is
+            // removed through `finalize` when the namespace's content is gone).
+            let spec = map.entry("spec").or_insert_with(|| json!({}));
+            if !spec.is_object() {
+                *spec = json!({});
+            }
+            let finalizers =
+                spec.as_object_mut().expect("spec is an object").entry("finalizers").or_insert_with(|| json!([]));
+            if !finalizers.is_array() {
+                *finalizers = json!([]);
+            }
+            let list = finalizers.as_array_mut().expect("finalizers is an array");
+            if !list.iter().any(|f| f == "kubernetes") {
+                list.push(json!("kubernetes"));
+            }
         }
         ("", "Service") => {
             map.insert("status".into(), json!({"loadBalancer": {}}));

@@ -327,7 +327,10 @@ impl<K: Object> Informer<K> {
                     (event, _) => event,
                 };
                 match &event {
-                    watcher::Event::Init => relisted = Some(HashSet::new()),
+                    watcher::Event::Init => {
+                        relisted = Some(HashSet::new());
+                        writer.apply_watcher_event(&event);
+                    }
                     watcher::Event::InitApply(new) | watcher::Event::Apply(new) => {
                         let key = ObjectKey::of(new);
                         if let (Some(seen), Some(key), watcher::Event::InitApply(_)) = (&mut relisted, &key, &event) {
@@ -424,6 +427,7 @@ pub async fn run_workers<Q, F, Fut>(
                 };
                 match result {
                     Ok(action) => {
+                        tracing::trace!(controller = name, ?key, ?action, "reconciled");
                         queue.forget(&key);
                         if let Some(delay) = action.requeue_after {
                             queue.add_after(key.clone(), delay);

@@ -485,7 +485,9 @@ async fn pod_loop(inner: Arc<Inner>, shutdown: CancellationToken) {
             Ok(Event::Apply(pod) | Event::InitApply(pod)) => pod,
             Ok(Event::Delete(pod)) => {
                 if let Some(uid) = pod.metadata.uid.as_deref() {
-                    inner.handled.lock().unwrap_or_else(PoisonError::into_inner).remove(uid);
+                    let mut handled = inner.handled.lock().unwrap_or_else(PoisonError::into_inner);
+                    handled.remove(&format!("{uid}/{:?}", Action::Start));
+                    handled.remove(&format!("{uid}/{:?}", Action::Delete));
                 }
                 continue;
             }
@@ -503,7 +505,6 @@ async fn pod_loop(inner: Arc<Inner>, shutdown: CancellationToken) {
             if !handled.insert(format!("{uid}/{action:?}")) {
                 continue;
             }
-            handled.insert(uid.clone());
         }
         let Ok(permit) = inner.writes.clone().acquire_owned().await else { return };
         let inner = inner.clone();

@@ -206,9 +206,8 @@ fn service_defaults() {
 #[test]
 fn namespace_secret_node_endpoints_defaults() {
     let ns = defaulted("", "namespaces", json!({"metadata":{"name":"team"}}));
-    assert_eq!(ns["spec"], json!({"finalizers":["kubernetes"]}));
     assert_eq!(ns["status"], json!({"phase":"Active"}));
-    // A stored namespace (finalized through `finalize`) does not get its finalizer back.
+    // A finalized namespace does not get its finalizer back.
     let ns = defaulted(
         "",
         "namespaces",

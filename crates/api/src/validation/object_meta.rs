@@ -268,7 +268,8 @@ mod tests {
         let many: serde_json::Map<String, Value> =
             (0..2000).map(|i| (format!("label-{i}"), json!("v".repeat(60)))).collect();
         let obj = json!({"metadata": {"name": "x", "namespace": "d", "labels": many}});
-        let got: Vec<String> = validate_object_meta(&obj, true, names::name_is_dns_subdomain).iter().map(|e| e.message()).collect();
+        let got: Vec<String> =
+            validate_object_meta(&obj, true, names::name_is_dns_subdomain).iter().map(|e| e.message()).collect();
         assert_eq!(got, ["metadata.labels: Too long: may not be more than 65536 bytes"]);
         let big = "x".repeat(TOTAL_ANNOTATION_SIZE_LIMIT);
         let obj = json!({"metadata": {"name": "x", "namespace": "d", "annotations": {"a": big}}});

@@ -33,7 +33,8 @@ pub struct DeploymentController {
 }
 
 fn selector_of(d: &Deployment) -> Result<api::selector::LabelSelector> {
-    let selector = d.spec.as_ref().map(|s| serde_json::to_value(&s.selector)).transpose().map_err(client::Error::Json)?;
+    let selector =
+        d.spec.as_ref().map(|s| serde_json::to_value(&s.selector)).transpose().map_err(client::Error::Json)?;
     api::selector::LabelSelector::from_json(&selector.unwrap_or(serde_json::Value::Null))
         .map_err(|e| Error::Invalid(format!("invalid selector: {e}")))
 }
@@ -88,7 +89,9 @@ impl DeploymentController {
                 }
                 if controller_ref::controller_of(&new.metadata).is_some() {
                     this.enqueue_owner(&new.metadata);
-                } else if old.is_none_or(|o| o.metadata.labels != new.metadata.labels || controller_ref::controller_of(&o.metadata).is_some()) {
+                } else if old.is_none_or(|o| {
+                    o.metadata.labels != new.metadata.labels || controller_ref::controller_of(&o.metadata).is_some()
+                }) {
                     this.enqueue_matching(&new.metadata);
                 }
             }
@@ -238,7 +241,8 @@ impl Sync<'_> {
         let template = self.template();
         let mut sorted: Vec<&ReplicaSet> = rs_list.iter().collect();
         util::sort_by_creation(&mut sorted);
-        let new_rs = sorted.iter().find(|rs| util::equal_ignore_hash(&template_of(rs), &template)).map(|rs| (*rs).clone());
+        let new_rs =
+            sorted.iter().find(|rs| util::equal_ignore_hash(&template_of(rs), &template)).map(|rs| (*rs).clone());
         let new_uid = new_rs.as_ref().and_then(|rs| rs.metadata.uid.clone());
         let old: Vec<ReplicaSet> =
             rs_list.iter().filter(|rs| new_uid.is_none() || rs.metadata.uid != new_uid).cloned().collect();
@@ -308,12 +312,7 @@ impl Sync<'_> {
                 labels: template_labels,
                 ..ObjectMeta::default()
             },
-            spec: Some(ReplicaSetSpec {
-                replicas: Some(0),
-                min_ready_seconds,
-                selector,
-                template: Some(rs_template),
-            }),
+            spec: Some(ReplicaSetSpec { replicas: Some(0), min_ready_seconds, selector, template: Some(rs_template) }),
             status: None,
         };
         let all: Vec<&ReplicaSet> = old.iter().chain(std::iter::once(&new_rs)).collect();
@@ -363,7 +362,10 @@ impl Sync<'_> {
         if !already_existed && progress_deadline {
             let status = self.d.status.get_or_insert_with(Default::default);
             let message = format!("Created new replica set {name:?}");
-            util::set_condition(status, util::new_condition(util::PROGRESSING, "True", util::NEW_RS_CREATED, message, self.now));
+            util::set_condition(
+                status,
+                util::new_condition(util::PROGRESSING, "True", util::NEW_RS_CREATED, message, self.now),
+            );
             needs_update = true;
         }
         if needs_update {
@@ -373,7 +375,12 @@ impl Sync<'_> {
     }
 
     /// `scaleReplicaSet`: sets the size and the replicas annotations.
-    async fn scale_replicaset(&mut self, rs: &ReplicaSet, new_scale: i32, operation: &str) -> Result<(bool, ReplicaSet)> {
+    async fn scale_replicaset(
+        &mut self,
+        rs: &ReplicaSet,
+        new_scale: i32,
+        operation: &str,
+    ) -> Result<(bool, ReplicaSet)> {
         let size_changed = util::spec_replicas(rs) != new_scale;
         let desired = util::replicas(&self.d);
         let max = desired + util::max_surge(&self.d);
@@ -609,7 +616,8 @@ impl Sync<'_> {
     /// `cleanupDeployment`: old, empty RSs beyond `revisionHistoryLimit`, oldest revision first.
     async fn cleanup(&mut self, old: &[ReplicaSet]) -> Result<()> {
         let Some(limit) = self.d.spec.as_ref().and_then(|s| s.revision_history_limit) else { return Ok(()) };
-        let mut cleanable: Vec<&ReplicaSet> = old.iter().filter(|rs| rs.metadata.deletion_timestamp.is_none()).collect();
+        let mut cleanable: Vec<&ReplicaSet> =
+            old.iter().filter(|rs| rs.metadata.deletion_timestamp.is_none()).collect();
         let diff = cleanable.len() as i64 - i64::from(limit.max(0));
         if diff <= 0 {
             return Ok(());
@@ -697,8 +705,7 @@ impl Sync<'_> {
                 } else {
                     format!("Deployment {:?} is progressing.", self.d.metadata.name.as_deref().unwrap_or_default())
                 };
-                let mut condition =
-                    util::new_condition(util::PROGRESSING, "True", util::RS_UPDATED, message, self.now);
+                let mut condition = util::new_condition(util::PROGRESSING, "True", util::RS_UPDATED, message, self.now);
                 if let Some(current) = current.as_ref().filter(|c| c.status == "True") {
                     condition.last_transition_time = current.last_transition_time.clone();
                 }
@@ -796,9 +803,15 @@ mod tests {
     fn active_or_latest() {
         assert!(find_active_or_latest(None, &[]).is_none());
         let (a, b) = (rs("a", 0, 0), rs("b", 0, 10));
-        assert_eq!(find_active_or_latest(None, &[a.clone(), b.clone()]).and_then(|r| r.metadata.name), Some("b".into()));
+        assert_eq!(
+            find_active_or_latest(None, &[a.clone(), b.clone()]).and_then(|r| r.metadata.name),
+            Some("b".into())
+        );
         let c = rs("c", 2, 5);
-        assert_eq!(find_active_or_latest(None, &[a.clone(), c.clone()]).and_then(|r| r.metadata.name), Some("c".into()));
+        assert_eq!(
+            find_active_or_latest(None, &[a.clone(), c.clone()]).and_then(|r| r.metadata.name),
+            Some("c".into())
+        );
         let d = rs("d", 1, 20);
         assert!(find_active_or_latest(Some(&d), &[c]).is_none(), "two active: a rollout is in progress");
     }

@@ -231,7 +231,10 @@ pub fn max_scaled_down(d: &Deployment, all: &[&ReplicaSet], new_rs: Option<&Repl
     replica_count(all) - min_available - new_unavailable
 }
 
-pub fn annotation<'a>(meta: &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta, key: &str) -> Option<&'a str> {
+pub fn annotation<'a>(
+    meta: &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    key: &str,
+) -> Option<&'a str> {
     meta.annotations.as_ref()?.get(key).map(String::as_str)
 }
 
@@ -364,7 +367,12 @@ pub fn remove_condition(status: &mut DeploymentStatus, type_: &str) {
 }
 
 /// `calculateStatus`.
-pub fn calculate_status(all: &[&ReplicaSet], new_rs: Option<&ReplicaSet>, d: &Deployment, now: Timestamp) -> DeploymentStatus {
+pub fn calculate_status(
+    all: &[&ReplicaSet],
+    new_rs: Option<&ReplicaSet>,
+    d: &Deployment,
+    now: Timestamp,
+) -> DeploymentStatus {
     let available = available_count(all);
     let total = replica_count(all);
     let unavailable = (total - available).max(0);
@@ -628,13 +636,17 @@ mod tests {
         assert_ne!(a, compute_hash(&other, None));
         // The hash label does not make templates differ.
         let mut labelled = template.clone();
-        labelled.metadata.as_mut().and_then(|m| m.labels.as_mut()).map(|l| l.insert(POD_TEMPLATE_HASH.into(), a.clone()));
+        labelled
+            .metadata
+            .as_mut()
+            .and_then(|m| m.labels.as_mut())
+            .map(|l| l.insert(POD_TEMPLATE_HASH.into(), a.clone()));
         assert!(equal_ignore_hash(&template, &labelled));
         assert!(!equal_ignore_hash(&template, &other));
-        // FNV-32a reference values and the alphabet mapping ('0' is 48 -> 48 % 27 = 21).
+        // FNV-32a reference values and the alphabet mapping ('0' is 48, 48 % 27 = 21: '4').
         assert_eq!(fnv32a(b"", FNV32_OFFSET), 0x811c_9dc5);
         assert_eq!(fnv32a(b"a", FNV32_OFFSET), 0xe40c_292c);
-        assert_eq!(safe_encode("0123"), "5679");
+        assert_eq!(safe_encode("0123"), "4567");
     }
 
     #[test]
@@ -682,7 +694,8 @@ mod tests {
         assert!(deployment_complete(&d, &status));
         assert_eq!(get_condition(&status, AVAILABLE).and_then(|c| c.reason.as_deref()), Some(MIN_AVAILABLE));
         let old = rs("old", 2, 0, 0);
-        let status = calculate_status(&[&old, &new], Some(&rs("new", 0, 0, 10)), &d, now);
+        let starting = rs("new", 2, 0, 10);
+        let status = calculate_status(&[&old, &starting], Some(&starting), &d, now);
         assert_eq!(get_condition(&status, AVAILABLE).map(|c| c.status.as_str()), Some("False"));
         assert!(!deployment_complete(&d, &status));
         let mut progressing = DeploymentStatus::default();

@@ -204,7 +204,7 @@ impl GarbageCollector {
             Change::Applied { old, new } => {
                 let Some(item) = Self::item_of(kind, new) else { return };
                 let new_refs = owner_refs(new);
-                let old_refs = old.map(|o| owner_refs(o)).unwrap_or_default();
+                let old_refs = old.map(owner_refs).unwrap_or_default();
                 {
                     let mut graph = self.graph();
                     if let Some(old) = old
@@ -286,8 +286,11 @@ impl GarbageCollector {
     }
 
     fn api(&self, item: &Item) -> Result<Api<Value>> {
-        let resource =
-            self.resources.get(item.kind).cloned().ok_or_else(|| Error::Invalid(format!("unknown kind {}", item.kind)))?;
+        let resource = self
+            .resources
+            .get(item.kind)
+            .cloned()
+            .ok_or_else(|| Error::Invalid(format!("unknown kind {}", item.kind)))?;
         Ok(Api::with_resource(self.client.clone(), resource, Some(&item.namespace)))
     }
 
@@ -400,8 +403,7 @@ impl GarbageCollector {
         let api = Api::<Value>::with_resource(self.client.clone(), ApiResource::from_info(info), Some(&item.namespace));
         match api.get_opt(name).await? {
             Some(owner) if uid(&owner) == Some(owner_uid) => {
-                let deleting_foreground =
-                    being_deleted(&owner) && finalizers(&owner).iter().any(|f| f == FOREGROUND);
+                let deleting_foreground = being_deleted(&owner) && finalizers(&owner).iter().any(|f| f == FOREGROUND);
                 Ok(OwnerState::Present { deleting_foreground })
             }
             _ => Ok(OwnerState::Absent),

@@ -17,8 +17,8 @@ mod events;
 mod garbage_collector;
 mod namespace;
 mod node_lifecycle;
-mod pods;
 mod podgc;
+mod pods;
 mod replicaset;
 
 use std::time::Duration;
@@ -50,7 +50,8 @@ pub async fn run(client: client::Client, config: crate::ControlConfig, shutdown:
     let rs = replicaset::ReplicaSetController::new(client.clone(), &mut pods, &mut replicasets);
     let deploy = deployment::DeploymentController::new(client.clone(), &mut pods, &mut replicasets, &mut deployments);
     let ns = namespace::NamespaceController::new(client.clone(), &mut namespaces);
-    let nodelc = node_lifecycle::NodeLifecycleController::new(client.clone(), &config, &mut nodes, &mut leases, &mut pods);
+    let nodelc =
+        node_lifecycle::NodeLifecycleController::new(client.clone(), &config, &mut nodes, &mut leases, &mut pods);
 
     let (pods_store, nodes_store) = (pods.store(), nodes.store());
     let mut tasks = vec![
@@ -72,12 +73,24 @@ pub async fn run(client: client::Client, config: crate::ControlConfig, shutdown:
     tasks.push(tokio::spawn(podgc::run(client.clone(), config.clone(), pods_store, nodes_store, shutdown.clone())));
     tasks.push(tokio::spawn(garbage_collector::run(client.clone(), shutdown.clone())));
 
-    let rs_workers = runner::run_workers("replicaset", rs.queue.clone(), 5, move |key| rs.clone().reconcile(key), shutdown.clone());
-    let deploy_workers =
-        runner::run_workers("deployment", deploy.queue.clone(), 5, move |key| deploy.clone().reconcile(key), shutdown.clone());
-    let ns_workers = runner::run_workers("namespace", ns.queue.clone(), 2, move |key| ns.clone().reconcile(key), shutdown.clone());
-    let node_workers =
-        runner::run_workers("node-lifecycle", nodelc.queue.clone(), 2, move |key| nodelc.clone().reconcile(key), shutdown.clone());
+    let rs_workers =
+        runner::run_workers("replicaset", rs.queue.clone(), 5, move |key| rs.clone().reconcile(key), shutdown.clone());
+    let deploy_workers = runner::run_workers(
+        "deployment",
+        deploy.queue.clone(),
+        5,
+        move |key| deploy.clone().reconcile(key),
+        shutdown.clone(),
+    );
+    let ns_workers =
+        runner::run_workers("namespace", ns.queue.clone(), 2, move |key| ns.clone().reconcile(key), shutdown.clone());
+    let node_workers = runner::run_workers(
+        "node-lifecycle",
+        nodelc.queue.clone(),
+        2,
+        move |key| nodelc.clone().reconcile(key),
+        shutdown.clone(),
+    );
     tokio::join!(rs_workers, deploy_workers, ns_workers, node_workers);
     for task in tasks {
         let _ = task.await;

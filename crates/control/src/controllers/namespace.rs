@@ -65,7 +65,12 @@ pub fn conditions(remaining: &Remaining, now: jiff::Timestamp) -> Vec<NamespaceC
         )
     };
     let finalizers = if remaining.finalizers.is_empty() {
-        condition("NamespaceFinalizersRemaining", "False", "ContentHasNoFinalizers", "All content-preserving finalizers finished".into())
+        condition(
+            "NamespaceFinalizersRemaining",
+            "False",
+            "ContentHasNoFinalizers",
+            "All content-preserving finalizers finished".into(),
+        )
     } else {
         let parts: Vec<String> =
             remaining.finalizers.iter().map(|(f, n)| format!("{f} in {n} resource instances")).collect();
@@ -77,9 +82,24 @@ pub fn conditions(remaining: &Remaining, now: jiff::Timestamp) -> Vec<NamespaceC
         )
     };
     vec![
-        condition("NamespaceDeletionDiscoveryFailure", "False", "ResourcesDiscovered", "All resources successfully discovered".into()),
-        condition("NamespaceDeletionGroupVersionParsingFailure", "False", "ParsedGroupVersions", "All legacy kube types successfully parsed".into()),
-        condition("NamespaceDeletionContentFailure", "False", "ContentDeleted", "All content successfully deleted, may be waiting on finalization".into()),
+        condition(
+            "NamespaceDeletionDiscoveryFailure",
+            "False",
+            "ResourcesDiscovered",
+            "All resources successfully discovered".into(),
+        ),
+        condition(
+            "NamespaceDeletionGroupVersionParsingFailure",
+            "False",
+            "ParsedGroupVersions",
+            "All legacy kube types successfully parsed".into(),
+        ),
+        condition(
+            "NamespaceDeletionContentFailure",
+            "False",
+            "ContentDeleted",
+            "All content successfully deleted, may be waiting on finalization".into(),
+        ),
         content,
         finalizers,
     ]
@@ -87,7 +107,8 @@ pub fn conditions(remaining: &Remaining, now: jiff::Timestamp) -> Vec<NamespaceC
 
 impl NamespaceController {
     pub fn new(client: Client, namespaces: &mut Informer<Namespace>) -> Arc<Self> {
-        let controller = Arc::new(NamespaceController { client, namespaces: namespaces.store(), queue: WorkQueue::default() });
+        let controller =
+            Arc::new(NamespaceController { client, namespaces: namespaces.store(), queue: WorkQueue::default() });
         let this = controller.clone();
         namespaces.on_change(move |change| {
             if let Change::Applied { new, .. } = change
@@ -163,7 +184,9 @@ impl NamespaceController {
                 };
                 if let Some(left) = left {
                     *remaining.resources.entry(format!("{}.{}", info.plural, info.group)).or_default() += 1;
-                    for finalizer in left.pointer("/metadata/finalizers").and_then(Value::as_array).into_iter().flatten() {
+                    for finalizer in
+                        left.pointer("/metadata/finalizers").and_then(Value::as_array).into_iter().flatten()
+                    {
                         if let Some(finalizer) = finalizer.as_str() {
                             *remaining.finalizers.entry(finalizer.to_string()).or_default() += 1;
                         }
@@ -179,7 +202,8 @@ impl NamespaceController {
         let api: Api<Namespace> = Api::all(self.client.clone());
         let Some(mut namespace) = api.get_opt(name).await? else { return Ok(()) };
         let spec = namespace.spec.get_or_insert_with(Default::default);
-        let rest: Vec<String> = spec.finalizers.take().unwrap_or_default().into_iter().filter(|f| f != FINALIZER).collect();
+        let rest: Vec<String> =
+            spec.finalizers.take().unwrap_or_default().into_iter().filter(|f| f != FINALIZER).collect();
         spec.finalizers = Some(rest);
         let body = serde_json::to_vec(&namespace).map_err(client::Error::Json)?;
         let path = format!("/api/v1/namespaces/{name}/finalize");

@@ -232,7 +232,10 @@ impl NodeLifecycleController {
                 let node = pods::node_name(new);
                 if !node.is_empty()
                     && this.nodes.get(None, node).is_some_and(|n| {
-                        n.spec.as_ref().and_then(|s| s.taints.as_ref()).is_some_and(|t| t.iter().any(|t| t.effect == "NoExecute"))
+                        n.spec
+                            .as_ref()
+                            .and_then(|s| s.taints.as_ref())
+                            .is_some_and(|t| t.iter().any(|t| t.effect == "NoExecute"))
                     })
                 {
                     this.queue.add(ObjectKey::new(None, node));
@@ -245,9 +248,10 @@ impl NodeLifecycleController {
     /// Records the latest heartbeat; returns how long ago it was observed to change.
     fn silence(&self, node: &Node) -> Duration {
         let name = node.metadata.name.clone().unwrap_or_default();
-        let lease_renew = self.leases.get(Some(LEASE_NAMESPACE), &name).and_then(|l| {
-            l.spec.as_ref().and_then(|s| s.renew_time.as_ref()).map(|t| t.0)
-        });
+        let lease_renew = self
+            .leases
+            .get(Some(LEASE_NAMESPACE), &name)
+            .and_then(|l| l.spec.as_ref().and_then(|s| s.renew_time.as_ref()).map(|t| t.0));
         let condition_heartbeat = node
             .status
             .as_ref()
@@ -347,10 +351,8 @@ impl NodeLifecycleController {
             if pod.metadata.deletion_timestamp.is_some() {
                 continue;
             }
-            let key = (
-                pod.metadata.namespace.clone().unwrap_or_default(),
-                pod.metadata.name.clone().unwrap_or_default(),
-            );
+            let key =
+                (pod.metadata.namespace.clone().unwrap_or_default(), pod.metadata.name.clone().unwrap_or_default());
             let tolerations = pod.spec.as_ref().and_then(|s| s.tolerations.clone()).unwrap_or_default();
             let decision = eviction(taints, &tolerations);
             let due = match decision {
@@ -360,7 +362,12 @@ impl NodeLifecycleController {
                 }
                 Eviction::Now => true,
                 Eviction::After(seconds) => {
-                    let since = *self.tainted_since.lock().unwrap_or_else(PoisonError::into_inner).entry(key.clone()).or_insert(now);
+                    let since = *self
+                        .tainted_since
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .entry(key.clone())
+                        .or_insert(now);
                     let at = since + Duration::from_secs(u64::try_from(seconds).unwrap_or(0));
                     if at > now {
                         action = action.min(Action::requeue(at - now + Duration::from_millis(50)));
@@ -449,7 +456,10 @@ mod tests {
             toleration(Some(UNREACHABLE), "Exists", Some("NoExecute"), Some(300)),
         ];
         assert_eq!(eviction(&taints, &admission), Eviction::After(300));
-        let short = [toleration(Some(UNREACHABLE), "Exists", Some("NoExecute"), Some(2)), toleration(None, "Exists", None, Some(50))];
+        let short = [
+            toleration(Some(UNREACHABLE), "Exists", Some("NoExecute"), Some(2)),
+            toleration(None, "Exists", None, Some(50)),
+        ];
         assert_eq!(eviction(&taints, &short), Eviction::After(2));
         assert_eq!(eviction(&taints, &[toleration(None, "Exists", None, None)]), Eviction::Never);
         assert_eq!(eviction(&[taint(UNREACHABLE, "NoSchedule")], &[]), Eviction::Never);

@@ -31,9 +31,8 @@ pub fn terminated_to_delete(all: &[Arc<Pod>], threshold: usize) -> Vec<Arc<Pod>>
     }
     let excess = terminated.len() - threshold;
     let evicted = |p: &Pod| p.status.as_ref().and_then(|s| s.reason.as_deref()) == Some("Evicted");
-    terminated.sort_by_key(|p| {
-        (!evicted(p), p.metadata.creation_timestamp.as_ref().map(|t| t.0), p.metadata.name.clone())
-    });
+    terminated
+        .sort_by_key(|p| (!evicted(p), p.metadata.creation_timestamp.as_ref().map(|t| t.0), p.metadata.name.clone()));
     terminated.truncate(excess);
     terminated
 }
@@ -169,7 +168,8 @@ mod tests {
         let mut all = Vec::new();
         for (i, phase) in ["Succeeded", "Failed", "Running", "Succeeded", "Failed"].iter().enumerate() {
             let mut p = pod(&format!("p{i}"), "n1", phase, None);
-            p.metadata.creation_timestamp = Some(Time(jiff::Timestamp::from_second(1_700_000_000 - i as i64).expect("ts")));
+            p.metadata.creation_timestamp =
+                Some(Time(jiff::Timestamp::from_second(1_700_000_000 - i as i64).expect("ts")));
             all.push(Arc::new(p));
         }
         assert!(terminated_to_delete(&all, 4).is_empty());

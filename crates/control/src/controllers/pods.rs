@@ -155,7 +155,8 @@ pub fn delete_first(a: &Ranked<'_>, b: &Ranked<'_>, now: Timestamp) -> bool {
         return max_restarts(pa) > max_restarts(pb);
     }
     // 8. Newer < older.
-    let (ca, cb) = (pa.metadata.creation_timestamp.as_ref().map(|t| t.0), pb.metadata.creation_timestamp.as_ref().map(|t| t.0));
+    let (ca, cb) =
+        (pa.metadata.creation_timestamp.as_ref().map(|t| t.0), pb.metadata.creation_timestamp.as_ref().map(|t| t.0));
     if ca != cb {
         return match (ca, cb) {
             (Some(ca), Some(cb)) => {
@@ -199,7 +200,10 @@ pub(crate) mod tests {
                 creation_timestamp: Some(Time(at(0))),
                 ..ObjectMeta::default()
             },
-            spec: Some(PodSpec { node_name: Some(node.into()).filter(|n: &String| !n.is_empty()), ..PodSpec::default() }),
+            spec: Some(PodSpec {
+                node_name: Some(node.into()).filter(|n: &String| !n.is_empty()),
+                ..PodSpec::default()
+            }),
             status: Some(PodStatus {
                 phase: Some(phase.into()),
                 conditions: ready_since.map(|t| {

@@ -58,8 +58,11 @@ impl Expectations {
     }
 
     pub fn expect_creations(&self, key: &ObjectKey, adds: usize) {
-        let expectation =
-            Expectation { adds: i64::try_from(adds).unwrap_or(i64::MAX), deletes: HashSet::new(), set_at: Instant::now() };
+        let expectation = Expectation {
+            adds: i64::try_from(adds).unwrap_or(i64::MAX),
+            deletes: HashSet::new(),
+            set_at: Instant::now(),
+        };
         self.lock().insert(key.clone(), expectation);
     }
 
@@ -107,7 +110,8 @@ fn owner_key(replicasets: &Store<ReplicaSet>, pod: &Pod) -> Option<ObjectKey> {
 }
 
 fn selector_of(rs: &ReplicaSet) -> Result<api::selector::LabelSelector> {
-    let selector = rs.spec.as_ref().map(|s| serde_json::to_value(&s.selector)).transpose().map_err(client::Error::Json)?;
+    let selector =
+        rs.spec.as_ref().map(|s| serde_json::to_value(&s.selector)).transpose().map_err(client::Error::Json)?;
     let selector = selector.unwrap_or(serde_json::Value::Null);
     api::selector::LabelSelector::from_json(&selector)
         .map_err(|e| Error::Invalid(format!("invalid selector of ReplicaSet {:?}: {e}", rs.metadata.name)))
@@ -176,12 +180,11 @@ impl ReplicaSetController {
                 }
                 match new_owner {
                     Some(key) => self.queue.add(key),
-                    None if controller_ref::controller_of(&new.metadata).is_none() => {
-                        if old.metadata.labels != new.metadata.labels
-                            || controller_ref::controller_of(&old.metadata).is_some()
-                        {
-                            self.enqueue_matching(new);
-                        }
+                    None if controller_ref::controller_of(&new.metadata).is_none()
+                        && (old.metadata.labels != new.metadata.labels
+                            || controller_ref::controller_of(&old.metadata).is_some()) =>
+                    {
+                        self.enqueue_matching(new);
                     }
                     None => {}
                 }
@@ -588,7 +591,10 @@ mod tests {
                 if i >= 3 {
                     Err(client::Error::Request("quota".into()))
                 } else {
-                    Ok(Pod { metadata: ObjectMeta { name: Some(format!("p{i}")), ..ObjectMeta::default() }, ..Pod::default() })
+                    Ok(Pod {
+                        metadata: ObjectMeta { name: Some(format!("p{i}")), ..ObjectMeta::default() },
+                        ..Pod::default()
+                    })
                 }
             }
         })
