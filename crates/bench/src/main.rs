@@ -36,6 +36,10 @@ struct Cli {
     /// Passed to the server as `--datastore-endpoint` (default: its SQLite store).
     #[arg(long, global = true)]
     datastore_endpoint: Option<String>,
+    /// More arguments for `peapod server`, repeatable (e.g. `--server-arg=--disable-scheduler`
+    /// to measure the API server without the control loops' own writes).
+    #[arg(long = "server-arg", global = true, allow_hyphen_values = true)]
+    server_args: Vec<String>,
     /// Start-ups per kind (fresh and existing data dir).
     #[arg(long, global = true, default_value_t = 5)]
     starts: usize,
@@ -95,7 +99,8 @@ fn main() -> anyhow::Result<()> {
     if !binary.is_file() {
         bail!("{} does not exist: build it (cargo build --release -p peapod) or pass --peapod-bin", binary.display());
     }
-    let launch = Launch { binary, datastore_endpoint: cli.datastore_endpoint.clone() };
+    let launch =
+        Launch { binary, datastore_endpoint: cli.datastore_endpoint.clone(), extra_args: cli.server_args.clone() };
     let settings = Settings {
         starts: cli.starts,
         idle: Duration::from_secs(cli.idle_seconds),

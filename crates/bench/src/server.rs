@@ -43,6 +43,8 @@ pub struct Launch {
     pub binary: PathBuf,
     /// Passed through as `--datastore-endpoint` when set (the default store is SQLite).
     pub datastore_endpoint: Option<String>,
+    /// More `peapod server` arguments (e.g. `--disable-scheduler`).
+    pub extra_args: Vec<String>,
 }
 
 pub struct ServerProcess {
@@ -75,6 +77,7 @@ impl ServerProcess {
         if let Some(endpoint) = &launch.datastore_endpoint {
             command.arg("--datastore-endpoint").arg(endpoint);
         }
+        command.args(&launch.extra_args);
         command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log).kill_on_drop(true);
         let spawned_at = Instant::now();
         let child = command.spawn().map_err(|source| ServerError::Spawn { binary: launch.binary.clone(), source })?;
@@ -192,7 +195,7 @@ mod tests {
     async fn a_binary_that_exits_at_once_is_reported_with_its_log() {
         let dir = tempfile::tempdir().expect("temp dir");
         // `false` ignores its arguments and exits 1: the shape of a server that fails to start.
-        let launch = Launch { binary: PathBuf::from("false"), datastore_endpoint: None };
+        let launch = Launch { binary: PathBuf::from("false"), datastore_endpoint: None, extra_args: Vec::new() };
         let mut server = ServerProcess::spawn(&launch, dir.path(), &dir.path().join("log")).expect("spawn");
         let error = server.wait_ready(Duration::from_secs(10)).await.expect_err("must fail");
         assert!(matches!(error, ServerError::Exited { .. }), "{error}");
@@ -201,7 +204,8 @@ mod tests {
     #[tokio::test]
     async fn a_missing_binary_is_a_spawn_error() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let launch = Launch { binary: dir.path().join("no-such-peapod"), datastore_endpoint: None };
+        let launch =
+            Launch { binary: dir.path().join("no-such-peapod"), datastore_endpoint: None, extra_args: Vec::new() };
         let error = ServerProcess::spawn(&launch, dir.path(), &dir.path().join("log")).err().expect("must fail");
         assert!(matches!(error, ServerError::Spawn { .. }));
     }
@@ -213,7 +217,7 @@ mod tests {
         let script = dir.path().join("fake-server");
         std::fs::write(&script, "#!/bin/sh\nexec sleep 30\n").expect("write");
         std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
-        let launch = Launch { binary: script, datastore_endpoint: None };
+        let launch = Launch { binary: script, datastore_endpoint: None, extra_args: Vec::new() };
         let server = ServerProcess::spawn(&launch, dir.path(), &dir.path().join("log")).expect("spawn");
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert!(server.rss_kib().expect("VmRSS") > 0);

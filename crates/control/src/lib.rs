@@ -17,6 +17,10 @@ use std::time::Duration;
 /// Timings and knobs of the control plane (the binary maps flags onto it).
 #[derive(Clone, Debug)]
 pub struct ControlConfig {
+    /// Whether this server runs the scheduler (`--disable-scheduler` turns it off).
+    pub run_scheduler: bool,
+    /// Whether this server runs the controllers (`--disable-controller-manager`).
+    pub run_controllers: bool,
     /// A node whose Lease is not renewed for this long becomes `Ready=Unknown`
     /// (kube-controller-manager's `--node-monitor-grace-period`, 40 s).
     pub node_monitor_grace_period: Duration,
@@ -36,6 +40,8 @@ pub struct ControlConfig {
 impl Default for ControlConfig {
     fn default() -> Self {
         ControlConfig {
+            run_scheduler: true,
+            run_controllers: true,
             node_monitor_grace_period: Duration::from_secs(40),
             pod_eviction_check_interval: Duration::from_secs(5),
             terminated_pod_gc_threshold: 12500,

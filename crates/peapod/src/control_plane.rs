@@ -36,14 +36,20 @@ pub async fn run(
         }
         tracing::info!("leading the control plane: starting the scheduler and controllers");
         let term = shutdown.child_token();
-        let scheduler = tokio::spawn(control::scheduler::run(client.clone(), config.clone(), term.clone()));
-        let controllers = tokio::spawn(control::controllers::run(client.clone(), config.clone(), term.clone()));
+        let scheduler = config
+            .run_scheduler
+            .then(|| tokio::spawn(control::scheduler::run(client.clone(), config.clone(), term.clone())));
+        let controllers = config
+            .run_controllers
+            .then(|| tokio::spawn(control::controllers::run(client.clone(), config.clone(), term.clone())));
         tokio::select! {
             _ = shutdown.cancelled() => {}
             _ = leading.wait_for(|is_leader| !*is_leader) => tracing::warn!("lost the control-plane lease: stopping the control loops"),
         }
         term.cancel();
-        let _ = tokio::join!(scheduler, controllers);
+        for task in [scheduler, controllers].into_iter().flatten() {
+            let _ = task.await;
+        }
     }
     let _ = campaign.await;
 }

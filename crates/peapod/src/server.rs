@@ -32,6 +32,12 @@ pub struct ServerArgs {
     /// The secret agents and simulated nodes join with (generated in DATA_DIR when absent).
     #[arg(long, env = "PEAPOD_TOKEN")]
     pub token: Option<String>,
+    /// Do not run the scheduler (as k3s' flag).
+    #[arg(long)]
+    pub disable_scheduler: bool,
+    /// Do not run the controllers (as k3s' flag).
+    #[arg(long)]
+    pub disable_controller_manager: bool,
     /// Seconds without a node Lease renewal before the node is `Ready=Unknown`.
     #[arg(long, default_value_t = 40)]
     pub node_monitor_grace_period: u64,
@@ -94,6 +100,8 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     .context("create the control plane's API client")?;
     let control_config = control::ControlConfig {
         node_monitor_grace_period: Duration::from_secs(args.node_monitor_grace_period),
+        run_scheduler: !args.disable_scheduler,
+        run_controllers: !args.disable_controller_manager,
         ..control::ControlConfig::default()
     };
     // Unique per process, as Kubernetes components name their lease holders.

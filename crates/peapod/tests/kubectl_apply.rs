@@ -237,9 +237,7 @@ fn delete_waits_for_finalizers_and_wait_for_delete() {
             )
         };
         for name in ["held", "watched"] {
-            server
-                .kubectl_stdin(version, &["-n", &ns, "create", "-f", "-"], &manifest(name))
-                .assert_success();
+            server.kubectl_stdin(version, &["-n", &ns, "create", "-f", "-"], &manifest(name)).assert_success();
         }
 
         // delete --wait=false returns at once; the object stays, marked for deletion.
