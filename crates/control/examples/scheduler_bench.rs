@@ -295,16 +295,23 @@ async fn main() -> Result<(), String> {
     let (create, get, list) = probe.await.map_err(|e| e.to_string())?;
     watch.abort();
 
-    let t = timeline.lock().unwrap_or_else(|e| e.into_inner());
-    let last = |times: &HashMap<String, Instant>| times.values().max().map(|i| i.duration_since(creating));
-    let (bound, running) = (t.bound.len(), t.running.len());
-    let to_bound = last(&t.bound).unwrap_or_default();
-    let to_running = last(&t.running).unwrap_or_default();
-    let mut latencies: Vec<Duration> = t
-        .bound
-        .iter()
-        .filter_map(|(name, bound)| t.seen.get(name).map(|seen| bound.saturating_duration_since(*seen)))
-        .collect();
+    // The lock is released at the end of this block, before the awaits below.
+    let (bound, running, to_bound, to_running, mut latencies) = {
+        let t = timeline.lock().unwrap_or_else(|e| e.into_inner());
+        let last = |times: &HashMap<String, Instant>| times.values().max().map(|i| i.duration_since(creating));
+        let latencies: Vec<Duration> = t
+            .bound
+            .iter()
+            .filter_map(|(name, bound)| t.seen.get(name).map(|seen| bound.saturating_duration_since(*seen)))
+            .collect();
+        (
+            t.bound.len(),
+            t.running.len(),
+            last(&t.bound).unwrap_or_default(),
+            last(&t.running).unwrap_or_default(),
+            latencies,
+        )
+    };
     latencies.sort();
     println!();
     println!("== {} nodes, {} pods ==", options.nodes, options.pods);

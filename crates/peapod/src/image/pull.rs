@@ -30,7 +30,7 @@ pub fn run(data_dir: &std::path::Path, reference: &str) -> anyhow::Result<()> {
             let done = s.0.load(Ordering::Relaxed);
             let bytes = s.1.load(Ordering::Relaxed);
             let width = 30;
-            let filled = if total == 0 { 0 } else { (bytes.min(total) * width / total) as usize };
+            let filled = (bytes.min(total) * width).checked_div(total).unwrap_or(0) as usize;
             eprint!(
                 "\r[{}{}] {done}/{n} blobs, {:.1}/{:.1} MB",
                 "#".repeat(filled),
