@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::error::{SelectorError, aggregate, field_invalid, go_quote, go_string_slice};
 use super::label_parser;
-use super::validation::{label_value_errors, qualified_name_errors};
+use crate::validation::{is_qualified_name as qualified_name_errors, is_valid_label_value as label_value_errors};
 
 /// The relation a requirement states between a label and its values (apimachinery's
 /// `selection.Operator`).

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use super::error::{field_invalid, go_quote};
 use super::label::{Operator, Requirement};
-use super::validation::qualified_name_errors;
+use crate::validation::is_qualified_name as qualified_name_errors;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Token {

@@ -13,7 +13,6 @@ mod field;
 mod field_sets;
 mod label;
 mod label_parser;
-mod validation;
 
 #[cfg(test)]
 mod tests;
