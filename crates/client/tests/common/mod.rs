@@ -106,6 +106,10 @@ impl TestServer {
             .arg("--bind-address")
             .arg("127.0.0.1")
             .arg("--disable-agent")
+            // These tests exercise the client against the API alone: a scheduler writing pod
+            // status (no nodes here) would race the tests' own compare-and-swap writes.
+            .arg("--disable-scheduler")
+            .arg("--disable-controller-manager")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log handle"))
