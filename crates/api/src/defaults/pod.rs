@@ -154,42 +154,10 @@ fn default_handler(handler: &mut Map<String, Value>) {
     });
 }
 
-const VOLUME_SOURCES_WITHOUT_EMPTY_DIR: &[&str] = &[
-    "hostPath",
-    "gitRepo",
-    "gcePersistentDisk",
-    "awsElasticBlockStore",
-    "secret",
-    "nfs",
-    "iscsi",
-    "glusterfs",
-    "flocker",
-    "persistentVolumeClaim",
-    "rbd",
-    "cinder",
-    "cephfs",
-    "quobyte",
-    "downwardAPI",
-    "fc",
-    "flexVolume",
-    "configMap",
-    "azureFile",
-    "vsphereVolume",
-    "photonPersistentDisk",
-    "portworxVolume",
-    "azureDisk",
-    "storageos",
-    "projected",
-    "scaleIO",
-    "csi",
-    "ephemeral",
-    "image",
-];
-
 /// SetDefaults_Volume (a volume without a source is an emptyDir) and the source defaults.
 fn default_volume(volume: &mut Map<String, Value>) {
-    let has_source = volume.get("emptyDir").is_some_and(|v| !v.is_null())
-        || VOLUME_SOURCES_WITHOUT_EMPTY_DIR.iter().any(|s| volume.get(*s).is_some_and(|v| !v.is_null()));
+    let has_source =
+        crate::validation::pod_spec::VOLUME_SOURCES.iter().any(|s| volume.get(*s).is_some_and(|v| !v.is_null()));
     if !has_source {
         volume.insert("emptyDir".to_string(), json!({}));
     }

@@ -18,7 +18,7 @@ mod namespace;
 mod node;
 mod object_meta;
 mod pod;
-mod pod_spec;
+pub(crate) mod pod_spec;
 mod quantity;
 mod replicaset;
 mod secret;

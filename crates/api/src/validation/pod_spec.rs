@@ -22,8 +22,9 @@ pub struct SpecContext {
     pub resource_is_pod: bool,
 }
 
-/// Volume source fields in Go struct order (the order errors are reported in).
-const VOLUME_SOURCES: &[&str] = &[
+/// Volume source fields in Go struct order (the order errors are reported in); defaulting
+/// uses it too (a volume with none of them is an emptyDir).
+pub(crate) const VOLUME_SOURCES: &[&str] = &[
     "emptyDir",
     "hostPath",
     "gitRepo",
