@@ -164,10 +164,8 @@ fn list_pagination_with_limit_and_continue() {
     let out = server.kubectl(&["-n", &ns, "get", "configmaps", "--chunk-size=4", "-o", "name"]);
     out.assert_success();
     assert_eq!(out.lines().len(), 31, "{out}");
-    // kube-apiserver also counts what is left (`remainingItemCount: 23`) when no selector
-    // filters the list; peapod's store has no count yet, so the field is absent, which clients
-    // (kubectl --chunk-size included) accept.
-    assert!(remaining.is_null() || remaining == 23, "metadata.remainingItemCount of the first page: {remaining}");
+    // kube-apiserver counts what is left when no selector filters the list.
+    assert_eq!(remaining, 23, "metadata.remainingItemCount of the first page");
 }
 
 #[test]

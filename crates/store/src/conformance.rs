@@ -186,6 +186,7 @@ pub async fn list_pagination(new: Factory) {
         assert_eq!(page.revision, revision);
         assert!(page.kvs.len() <= 3);
         seen.extend(page.kvs.iter().map(|kv| kv.key.clone()));
+        assert_eq!(page.remaining, 10 - seen.len() as i64, "keys left after {seen:?}");
         if !page.more {
             break;
         }
@@ -223,6 +224,8 @@ pub async fn list_at_old_revision(new: Factory) {
     let page = b.list("/o/", "/o/a", 1, then).await.unwrap();
     assert_eq!(keys(&page.kvs), ["/o/b"]);
     assert!(page.more);
+    // Counted at that revision: /o/c was still there, /o/d not yet.
+    assert_eq!(page.remaining, 1);
 
     let mid = b.list("/o/", "", 0, r4 + 1).await.unwrap();
     assert_eq!(keys(&mid.kvs), ["/o/a", "/o/c"]);

@@ -77,6 +77,9 @@ pub struct ListResult {
     pub revision: Revision,
     /// Whether keys beyond `kvs` exist under the prefix at that revision.
     pub more: bool,
+    /// How many keys beyond `kvs` exist under the prefix at that revision (0 unless `more`);
+    /// the apiserver's `remainingItemCount`.
+    pub remaining: i64,
 }
 
 /// The changes under a prefix, in revision order. The stream ends with an error item if the

@@ -180,14 +180,16 @@ impl Backend for MemoryBackend {
                 if inner.log.get(rev)?.deleted { None } else { inner.kv(*rev) }
             }))
         };
+        let mut remaining = 0;
         for kv in visible {
             if kvs.len() == limit {
                 more = true;
-                break;
+                remaining += 1;
+            } else {
+                kvs.push(kv);
             }
-            kvs.push(kv);
         }
-        Ok(ListResult { kvs, revision, more })
+        Ok(ListResult { kvs, revision, more, remaining })
     }
 
     async fn create(&self, key: &str, value: Vec<u8>) -> Result<Revision, StoreError> {

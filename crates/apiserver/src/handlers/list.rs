@@ -117,6 +117,10 @@ pub async fn list(request: ResourceRequest) -> ApiResult<Response> {
     let mut metadata = json!({"resourceVersion": page.revision.to_string()});
     if let Some(last_key) = page.continue_after {
         metadata["continue"] = json!(encode_continue(page.revision, &last_key));
+        // As kube-apiserver: the count is exact only when nothing filters the keys.
+        if selectors.label.is_empty() && selectors.field.is_empty() && page.remaining_keys > 0 {
+            metadata["remainingItemCount"] = json!(page.remaining_keys);
+        }
     }
     let body = writer.finish(metadata);
     Ok(crate::response::bytes_response(StatusCode::OK, "application/json", body))
@@ -127,10 +131,12 @@ pub struct Page {
     pub revision: Revision,
 }
 
-/// Where a scan ended: the revision read at, and the last key sent when more may follow.
+/// Where a scan ended: the revision read at, and the last key sent when more may follow,
+/// with how many keys follow it (every key, whether or not it would pass the filter).
 pub struct ScanEnd {
     pub revision: Revision,
     pub continue_after: Option<String>,
+    pub remaining_keys: i64,
 }
 
 /// Reads keys under `prefix` after `start_after` at `revision` (0 = now) until `limit`
@@ -177,14 +183,19 @@ pub async fn scan_each(
                 sink(object);
                 kept += 1;
                 if limit > 0 && kept == limit {
-                    let more = result.more || index + 1 < result.kvs.len();
-                    return Ok(ScanEnd { revision: at, continue_after: more.then(|| kv.key.clone()) });
+                    let left_in_page = (result.kvs.len() - index - 1) as i64;
+                    let more = result.more || left_in_page > 0;
+                    return Ok(ScanEnd {
+                        revision: at,
+                        continue_after: more.then(|| kv.key.clone()),
+                        remaining_keys: left_in_page + result.remaining,
+                    });
                 }
             }
         }
         match (result.more, last_key) {
             (true, Some(key)) => after = key,
-            _ => return Ok(ScanEnd { revision: at, continue_after: None }),
+            _ => return Ok(ScanEnd { revision: at, continue_after: None, remaining_keys: 0 }),
         }
     }
 }

@@ -116,6 +116,15 @@ const LIST_AT: [&str; 2] = [
      WHERE l.deleted = 0 ORDER BY newest.key LIMIT ?4",
 ];
 
+/// How many live keys follow `?1` in the range, now.
+const COUNT_CURRENT_AFTER: &str = "SELECT COUNT(*) FROM kv_current WHERE key > ?1 AND key < ?2";
+
+/// How many keys following `?1` in the range were live at revision `?3`.
+const COUNT_AT_AFTER: &str = "SELECT COUNT(*) FROM \
+     (SELECT key, MAX(revision) AS revision FROM kv_log \
+      WHERE key > ?1 AND key < ?2 AND revision <= ?3 GROUP BY key) AS newest \
+     JOIN kv_log l ON l.revision = newest.revision WHERE l.deleted = 0";
+
 pub fn list(
     conn: &mut Connection,
     prefix: &str,
@@ -143,7 +152,20 @@ pub fn list(
     };
     let more = limit > 0 && kvs.len() > limit;
     kvs.truncate(if limit == 0 { kvs.len() } else { limit });
-    Ok(ListResult { kvs, revision, more })
+    let remaining = match (more, kvs.last()) {
+        (true, Some(last)) => {
+            let query = if revision == current { COUNT_CURRENT_AFTER } else { COUNT_AT_AFTER };
+            let mut stmt = tx.prepare_cached(query).map_err(sql_error)?;
+            if revision == current {
+                stmt.query_row(params![last.key.as_bytes(), end], |row| row.get(0))
+            } else {
+                stmt.query_row(params![last.key.as_bytes(), end, revision], |row| row.get(0))
+            }
+            .map_err(sql_error)?
+        }
+        _ => 0,
+    };
+    Ok(ListResult { kvs, revision, more, remaining })
 }
 
 /// Up to `page` events under `prefix` with revisions in `(after, through]`, in order.
