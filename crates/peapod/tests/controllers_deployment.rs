@@ -5,39 +5,15 @@
 //! status`; deletion cascades (background and orphan); namespace deletion empties the
 //! namespace; a server killed mid-rollout converges after a restart.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use testkit::{Background, Server, ServerOptions, eventually, peapod_bin};
+use testkit::{Server, ServerOptions, eventually};
 
 const SETTLE: Duration = Duration::from_secs(60);
 
-/// `peapod sim-nodes` joined to `server`, once its nodes are registered.
-fn sim_nodes(server: &Server, prefix: &str, count: usize) -> Background {
-    let mut command = Command::new(peapod_bin());
-    command
-        .args(["sim-nodes", "--server", &server.url(), "--token", server.token()])
-        .arg("--ca-file")
-        .arg(server.ca_file())
-        .args(["--count", &count.to_string(), "--name-prefix", prefix, "--lease-interval", "1"])
-        .env("RUST_LOG", "warn");
-    let mut process = Background::spawn(command);
-    process.wait_for_line(SETTLE, |line| line.starts_with("ready:"));
-    process
-}
-
-fn get_json(server: &Server, args: &[&str]) -> Value {
-    let mut all = vec!["get"];
-    all.extend_from_slice(args);
-    all.extend_from_slice(&["-o", "json"]);
-    let out = server.kubectl(&all);
-    out.assert_success();
-    out.json()
-}
-
 fn items(server: &Server, kind: &str, namespace: &str) -> Vec<Value> {
-    get_json(server, &[kind, "-n", namespace])["items"].as_array().cloned().unwrap_or_default()
+    server.get_json(&[kind, "-n", namespace])["items"].as_array().cloned().unwrap_or_default()
 }
 
 fn is_ready(pod: &Value) -> bool {
@@ -72,7 +48,7 @@ fn tail(text: &str, lines: usize) -> String {
 }
 
 fn deployment(server: &Server, namespace: &str, name: &str) -> Value {
-    get_json(server, &["deployment", name, "-n", namespace])
+    server.get_json(&["deployment", name, "-n", namespace])
 }
 
 fn converged(server: &Server, namespace: &str, name: &str, replicas: i64) -> bool {
@@ -96,7 +72,7 @@ fn pod_images(server: &Server, namespace: &str) -> Vec<String> {
 #[test]
 fn deployment_scales_replaces_rolls_out_undoes_and_cascades() {
     let server = Server::start().expect("server");
-    let _nodes = sim_nodes(&server, "node", 3);
+    let _nodes = server.sim_nodes("node", 3, &["--lease-interval", "1"]);
     let ns = server.fresh_namespace("deploy");
     server.kubectl(&["create", "deployment", "web", "--image=nginx", "--replicas=3", "-n", &ns]).assert_success();
     wait("3 running pods", SETTLE, &server, || converged(&server, &ns, "web", 3));
@@ -209,7 +185,7 @@ fn deployment_scales_replaces_rolls_out_undoes_and_cascades() {
 #[test]
 fn orphan_cascade_keeps_replicasets_and_pods_and_namespace_deletion_empties_it() {
     let server = Server::start().expect("server");
-    let _nodes = sim_nodes(&server, "node", 2);
+    let _nodes = server.sim_nodes("node", 2, &["--lease-interval", "1"]);
     let ns = server.fresh_namespace("orphan");
     server.kubectl(&["create", "deployment", "keep", "--image=nginx", "--replicas=2", "-n", &ns]).assert_success();
     wait("2 pods", SETTLE, &server, || converged(&server, &ns, "keep", 2));
@@ -256,7 +232,7 @@ fn orphan_cascade_keeps_replicasets_and_pods_and_namespace_deletion_empties_it()
 #[test]
 fn a_server_killed_mid_rollout_converges_after_restart() {
     let mut server = Server::start_with(ServerOptions::default()).expect("server");
-    let mut nodes = sim_nodes(&server, "node", 3);
+    let mut nodes = server.sim_nodes("node", 3, &["--lease-interval", "1"]);
     let ns = server.fresh_namespace("restart");
     server.kubectl(&["create", "deployment", "web", "--image=nginx", "--replicas=6", "-n", &ns]).assert_success();
     wait("6 pods", SETTLE, &server, || converged(&server, &ns, "web", 6));
@@ -266,7 +242,7 @@ fn a_server_killed_mid_rollout_converges_after_restart() {
     server.kill9();
     drop(nodes);
     server.restart().expect("restart");
-    nodes = sim_nodes(&server, "node", 3);
+    nodes = server.sim_nodes("node", 3, &["--lease-interval", "1"]);
     wait("the rollout to finish after the restart", Duration::from_secs(120), &server, || {
         let images = pod_images(&server, &ns);
         images.len() == 6 && images.iter().all(|i| i == "nginx:2") && converged(&server, &ns, "web", 6)

@@ -5,35 +5,12 @@
 //! after their `tolerationSeconds`, and the ReplicaSet recreates them on the live node. A node
 //! that heartbeats again loses the taints.
 
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use testkit::{Background, Server, ServerOptions, eventually, peapod_bin};
+use testkit::{Server, ServerOptions, eventually};
 
 const SETTLE: Duration = Duration::from_secs(60);
-
-fn sim_nodes(server: &Server, prefix: &str) -> Background {
-    let mut command = Command::new(peapod_bin());
-    command
-        .args(["sim-nodes", "--server", &server.url(), "--token", server.token()])
-        .arg("--ca-file")
-        .arg(server.ca_file())
-        .args(["--count", "1", "--name-prefix", prefix, "--lease-interval", "1", "--status-interval", "1"])
-        .env("RUST_LOG", "warn");
-    let mut process = Background::spawn(command);
-    process.wait_for_line(SETTLE, |line| line.starts_with("ready:"));
-    process
-}
-
-fn get_json(server: &Server, args: &[&str]) -> Value {
-    let mut all = vec!["get"];
-    all.extend_from_slice(args);
-    all.extend_from_slice(&["-o", "json"]);
-    let out = server.kubectl(&all);
-    out.assert_success();
-    out.json()
-}
 
 fn ready_condition(node: &Value) -> Value {
     node["status"]["conditions"]
@@ -54,7 +31,7 @@ fn taint_keys(node: &Value) -> Vec<(String, String)> {
 }
 
 fn running_on(server: &Server, namespace: &str, node: &str) -> usize {
-    get_json(server, &["pods", "-n", namespace])["items"]
+    server.get_json(&["pods", "-n", namespace])["items"]
         .as_array()
         .map(|pods| {
             pods.iter()
@@ -84,8 +61,8 @@ fn a_silent_node_is_tainted_and_its_pods_move() {
         ..ServerOptions::default()
     })
     .expect("server");
-    let doomed_nodes = sim_nodes(&server, "doomed");
-    let _live_nodes = sim_nodes(&server, "live");
+    let doomed_nodes = server.sim_nodes("doomed", 1, &["--lease-interval", "1", "--status-interval", "1"]);
+    let _live_nodes = server.sim_nodes("live", 1, &["--lease-interval", "1", "--status-interval", "1"]);
     let (doomed, live) = ("doomed-0000", "live-0000");
     let ns = server.fresh_namespace("evict");
     // Four pods, tolerating unreachable for 2 s only, spread over both nodes.
@@ -109,19 +86,19 @@ fn a_silent_node_is_tainted_and_its_pods_move() {
     wait("pods on both nodes", SETTLE, &server, || {
         running_on(&server, &ns, doomed) >= 1 && running_on(&server, &ns, doomed) + running_on(&server, &ns, live) == 4
     });
-    let before = get_json(&server, &["node", doomed]);
+    let before = server.get_json(&["node", doomed]);
     assert_eq!(ready_condition(&before)["status"], "True");
     assert!(!taint_keys(&before).iter().any(|(k, _)| k == "node.kubernetes.io/unreachable"));
 
     drop(doomed_nodes);
     wait("the node to go Unknown and be tainted", Duration::from_secs(30), &server, || {
-        let node = get_json(&server, &["node", doomed]);
+        let node = server.get_json(&["node", doomed]);
         let taints = taint_keys(&node);
         ready_condition(&node)["status"] == "Unknown"
             && taints.contains(&("node.kubernetes.io/unreachable".into(), "NoExecute".into()))
             && taints.contains(&("node.kubernetes.io/unreachable".into(), "NoSchedule".into()))
     });
-    let node = get_json(&server, &["node", doomed]);
+    let node = server.get_json(&["node", doomed]);
     let ready = ready_condition(&node);
     assert_eq!(ready["reason"], "NodeStatusUnknown");
     assert_eq!(ready["message"], "Kubelet stopped posting node status.");
@@ -136,7 +113,7 @@ fn a_silent_node_is_tainted_and_its_pods_move() {
 
     // The pods move to the live node once their 2 s toleration runs out.
     wait("the pods on the live node", Duration::from_secs(40), &server, || running_on(&server, &ns, live) == 4);
-    let evicted = get_json(&server, &["pods", "-n", &ns])["items"]
+    let evicted = server.get_json(&["pods", "-n", &ns])["items"]
         .as_array()
         .map(|pods| {
             pods.iter()
@@ -147,9 +124,9 @@ fn a_silent_node_is_tainted_and_its_pods_move() {
     assert!(evicted >= 1, "the doomed node's pods are being deleted");
 
     // The node comes back: the taints go.
-    let _back = sim_nodes(&server, "doomed");
+    let _back = server.sim_nodes("doomed", 1, &["--lease-interval", "1", "--status-interval", "1"]);
     wait("the taints removed", Duration::from_secs(30), &server, || {
-        let node = get_json(&server, &["node", doomed]);
+        let node = server.get_json(&["node", doomed]);
         ready_condition(&node)["status"] == "True"
             && !taint_keys(&node).iter().any(|(k, _)| k.starts_with("node.kubernetes.io/unreachable"))
     });

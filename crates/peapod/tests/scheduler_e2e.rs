@@ -6,28 +6,12 @@
 //! cluster-wide, and messages count them).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
-use testkit::{Background, Server, eventually, peapod_bin};
+use testkit::{Server, eventually};
 
 const SETTLE: Duration = Duration::from_secs(30);
-
-/// `peapod sim-nodes` joined to `server`, once it has registered its nodes.
-fn sim_nodes(server: &Server, prefix: &str, count: usize, extra: &[&str]) -> Background {
-    let mut command = Command::new(peapod_bin());
-    command
-        .args(["sim-nodes", "--server", &server.url(), "--token", server.token()])
-        .arg("--ca-file")
-        .arg(server.ca_file())
-        .args(["--count", &count.to_string(), "--name-prefix", prefix])
-        .args(extra)
-        .env("RUST_LOG", "warn");
-    let mut process = Background::spawn(command);
-    process.wait_for_line(SETTLE, |line| line.starts_with("ready:"));
-    process
-}
 
 fn pods(server: &Server, namespace: &str) -> Vec<Value> {
     let out = server.kubectl(&["get", "pods", "-n", namespace, "-o", "json"]);
@@ -84,7 +68,7 @@ fn all_running(server: &Server, namespace: &str, count: usize) -> bool {
 #[test]
 fn pods_are_scheduled_spread_and_run_on_simulated_nodes() {
     let server = Server::start().expect("server");
-    let _nodes = sim_nodes(&server, "spread", 3, &["--cpu", "4", "--memory", "8Gi"]);
+    let _nodes = server.sim_nodes("spread", 3, &["--cpu", "4", "--memory", "8Gi"]);
     let nodes = server.kubectl(&["get", "nodes", "-o", "json"]);
     nodes.assert_success();
     let items = nodes.json()["items"].as_array().cloned().unwrap_or_default();
@@ -145,7 +129,7 @@ fn pods_are_scheduled_spread_and_run_on_simulated_nodes() {
 #[test]
 fn a_pod_too_big_for_every_node_waits_for_a_big_enough_node() {
     let server = Server::start().expect("server");
-    let _small = sim_nodes(&server, "small", 3, &["--cpu", "2"]);
+    let _small = server.sim_nodes("small", 3, &["--cpu", "2"]);
     server.kubectl(&["taint", "node", "small-0002", "dedicated=gpu:NoSchedule"]).assert_success();
     let namespace = "big";
     create_namespace(&server, namespace);
@@ -187,7 +171,7 @@ fn a_pod_too_big_for_every_node_waits_for_a_big_enough_node() {
     assert!(events.stdout.contains("FailedScheduling"), "{events}");
 
     // A node with room joins: the pod is scheduled there and runs.
-    let _big = sim_nodes(&server, "big", 1, &["--cpu", "16"]);
+    let _big = server.sim_nodes("big", 1, &["--cpu", "16"]);
     let running = || {
         let pod = pod(&server, namespace, "huge");
         field(&pod, "/spec/nodeName") == "big-0000" && field(&pod, "/status/phase") == "Running"
@@ -199,7 +183,7 @@ fn a_pod_too_big_for_every_node_waits_for_a_big_enough_node() {
 #[test]
 fn node_selectors_taints_and_tolerations_steer_pods() {
     let server = Server::start().expect("server");
-    let _nodes = sim_nodes(&server, "steer", 3, &[]);
+    let _nodes = server.sim_nodes("steer", 3, &[]);
     server.kubectl(&["label", "node", "steer-0000", "disk=ssd"]).assert_success();
     server.kubectl(&["taint", "node", "steer-0002", "dedicated=gpu:NoSchedule"]).assert_success();
     let namespace = "steer";
@@ -247,7 +231,7 @@ fn node_selectors_taints_and_tolerations_steer_pods() {
 #[test]
 fn host_ports_conflict_until_the_holder_leaves() {
     let server = Server::start().expect("server");
-    let _nodes = sim_nodes(&server, "ports", 2, &[]);
+    let _nodes = server.sim_nodes("ports", 2, &[]);
     let namespace = "ports";
     create_namespace(&server, namespace);
     let port = "    ports:\n    - containerPort: 80\n      hostPort: 8080\n";
@@ -290,7 +274,7 @@ fn host_ports_conflict_until_the_holder_leaves() {
 #[test]
 fn stopped_sim_nodes_stop_renewing_their_leases() {
     let server = Server::start().expect("server");
-    let nodes = sim_nodes(&server, "stale", 1, &["--lease-interval", "1"]);
+    let nodes = server.sim_nodes("stale", 1, &["--lease-interval", "1"]);
     let renew_time = || {
         let out = server.kubectl(&[
             "get",

@@ -64,6 +64,16 @@ impl Server {
         self.kubectl_as(Kubectl::V1_33, args)
     }
 
+    /// `kubectl get ARGS -o json` (1.33), which must succeed, parsed.
+    pub fn get_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["get"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["-o", "json"]);
+        let out = self.kubectl(&all);
+        out.assert_success();
+        out.json()
+    }
+
     /// Runs kubectl of that version to completion.
     pub fn kubectl_as(&self, version: Kubectl, args: &[&str]) -> Output {
         process::run(self.kubectl_command(version, args), None, process::COMMAND_DEADLINE)

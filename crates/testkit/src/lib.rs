@@ -13,6 +13,7 @@ mod http;
 mod kubectl;
 mod process;
 mod server;
+mod sim_nodes;
 mod table;
 
 pub use http::{HttpResponse, Request};
