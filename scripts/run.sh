@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Sets up and runs peapod on a fresh Debian machine: installs what it needs, builds, and
-# starts `peapod server` in the foreground. Environment:
+# Sets up and runs peapod on a fresh Debian machine, as root: installs what it needs (the OCI
+# runtimes, iptables, the Debian packages the local images are built from), builds, builds
+# the local `busybox` and `nginx` images and imports them, then starts `peapod server` (API,
+# scheduler, controllers and a node agent) in the foreground. Environment:
 #   PEAPOD_DATA_DIR   data directory (default /var/lib/peapod)
 #   PEAPOD_PROFILE    cargo profile, debug (default, fast to build) or release
 #   PEAPOD_ARGS       extra arguments for `peapod server` (e.g. --https-port 7443)
@@ -13,8 +15,13 @@ profile=${PEAPOD_PROFILE:-debug}
 need_apt=()
 command -v cc >/dev/null || need_apt+=(gcc)
 command -v curl >/dev/null || need_apt+=(curl)
+command -v crun >/dev/null || need_apt+=(crun)
+command -v runc >/dev/null || need_apt+=(runc)
+command -v iptables >/dev/null || need_apt+=(iptables)
+command -v ip >/dev/null || need_apt+=(iproute2)
 if [ ${#need_apt[@]} -gt 0 ]; then
-    apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
 if [ "$profile" = release ]; then
@@ -22,8 +29,10 @@ if [ "$profile" = release ]; then
 else
     cargo build -p peapod
 fi
+bin="${CARGO_TARGET_DIR:-target}/$profile/peapod"
+PEAPOD="$bin" scripts/build-images.sh --import "$data_dir"
 echo "peapod: starting the server; in another shell:"
 echo "    export KUBECONFIG=$data_dir/kubeconfig.yaml"
-echo "    kubectl get namespaces"
+echo "    kubectl run busybox --image=busybox --restart=Never -- echo \"Hello World\""
 # shellcheck disable=SC2086
-exec "target/$profile/peapod" server --data-dir "$data_dir" ${PEAPOD_ARGS:-}
+exec "$bin" server --data-dir "$data_dir" ${PEAPOD_ARGS:-}

@@ -13,4 +13,22 @@ pub mod container_config;
 pub mod network;
 pub mod probes;
 pub mod runtime;
+pub mod server;
 pub mod volumes;
+
+pub mod agent;
+pub mod container_locator;
+pub mod crash_loop_backoff;
+pub mod events;
+pub mod fake;
+pub mod node_lease;
+pub mod node_status;
+pub mod pod_resources;
+pub mod pod_status;
+pub(crate) mod pod_sync;
+pub(crate) mod pod_workers;
+pub mod prober_manager;
+pub mod pull_secrets;
+pub mod status_manager;
+
+pub use agent::{Agent, AgentConfig, AgentError};

@@ -45,7 +45,9 @@ fn reported_verb(verb: &str) -> String {
 type Routed = Result<(&'static str, String, Response), (&'static str, String, ApiError)>;
 
 async fn route(server: &Arc<ApiServer>, request: Request<Body>) -> Routed {
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
+    // Present on HTTP/1.1 requests with `Connection: Upgrade` (exec, attach, portforward).
+    let upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
     let endpoint = match parse_path(parts.uri.path()) {
         Ok(endpoint) => endpoint,
         Err(error) => return Err(("unknown", String::new(), error)),
@@ -133,7 +135,11 @@ async fn route(server: &Arc<ApiServer>, request: Request<Body>) -> Routed {
                 body,
                 now: jiff::Timestamp::now(),
             };
-            match handlers::handle(request).await {
+            let handled = match upgrade {
+                Some(upgrade) => crate::subresources::handle_upgrade(request, upgrade).await,
+                None => handlers::handle(request).await,
+            };
+            match handled {
                 Ok(response) => Ok((verb, resource, response)),
                 Err(error) => Err((verb, resource, error)),
             }

@@ -41,11 +41,19 @@ pub struct Config {
     /// The address clients use to reach this server, for discovery's
     /// `serverAddressByClientCIDRs` (`host:port`).
     pub advertise_address: String,
+    /// The bearer token presented to node agents when proxying `pods/log`, `exec` and
+    /// `attach` to them (kube-apiserver's kubelet client credentials).
+    pub kubelet_token: Option<String>,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { admin_tokens: Vec::new(), max_body_bytes: 3 * 1024 * 1024, advertise_address: "127.0.0.1:6443".into() }
+        Config {
+            admin_tokens: Vec::new(),
+            max_body_bytes: 3 * 1024 * 1024,
+            advertise_address: "127.0.0.1:6443".into(),
+            kubelet_token: None,
+        }
     }
 }
 

@@ -10,6 +10,7 @@ mod http;
 mod load;
 mod measure;
 mod objects;
+mod pods;
 mod report;
 mod server;
 mod stats;
@@ -71,7 +72,7 @@ struct Cli {
     watch_seconds: u64,
 }
 
-#[derive(Subcommand, Clone, Copy, PartialEq, Eq)]
+#[derive(Subcommand, Clone, PartialEq, Eq)]
 enum Which {
     /// Everything below, in order (the default).
     All,
@@ -85,6 +86,9 @@ enum Which {
     List,
     /// Event delivery to many concurrent watchers.
     Watch,
+    /// Issue 5: pods on a real node agent beside `podman kube play` and a bare `crun run`
+    /// (root; not part of `all`).
+    Pods(pods::PodsArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -113,8 +117,11 @@ fn main() -> anyhow::Result<()> {
         watch_events: cli.watch_events,
         watch_deadline: Duration::from_secs(cli.watch_seconds),
     };
-    let which = cli.command.unwrap_or(Which::All);
+    let which = cli.command.clone().unwrap_or(Which::All);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    if let Which::Pods(args) = &which {
+        return runtime.block_on(pods::main(&launch, args, cli.clients));
+    }
     let rows = runtime.block_on(run(which, &launch, &settings))?;
 
     let peer = peer_status();

@@ -1,8 +1,10 @@
 //! The `peapod` binary: flags, configuration files, wiring of the crates, task supervision
 //! and shutdown. The only place that reads flags, environment or config files.
 
+mod agent;
 mod control_plane;
 mod image;
+mod join;
 mod kubeconfig;
 mod server;
 mod sim_nodes;
@@ -20,10 +22,24 @@ struct Cli {
 enum Command {
     /// The control plane (API server and store), plus a node agent unless --disable-agent.
     Server(server::ServerArgs),
+    /// A node agent joining a server: runs the pods the scheduler binds to this node.
+    Agent(agent::AgentArgs),
     /// The node's image store: import, ls, rm, pull.
     Image(image::ImageArgs),
     /// Simulated nodes (no containers) joining a server, for scale tests and benchmarks.
     SimNodes(sim_nodes::SimNodesArgs),
+    /// The per-pod shim the agent starts (holds a pod's containers, stdio and exit codes).
+    #[command(hide = true)]
+    Shim {
+        #[arg(long)]
+        pod_dir: std::path::PathBuf,
+        #[arg(long)]
+        runtime_binary: std::path::PathBuf,
+        #[arg(long)]
+        runtime_root: std::path::PathBuf,
+        #[arg(long)]
+        hostname: Option<String>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -34,7 +50,11 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Server(args) => server::run(args),
+        Command::Agent(args) => agent::run(args),
         Command::Image(args) => image::run(args),
         Command::SimNodes(args) => sim_nodes::run(args),
+        Command::Shim { pod_dir, runtime_binary, runtime_root, hostname } => {
+            Ok(runtime::shim::main(runtime::shim::ShimArgs { pod_dir, runtime_binary, runtime_root, hostname })?)
+        }
     }
 }

@@ -41,6 +41,8 @@ pub struct ServerArgs {
     /// Seconds without a node Lease renewal before the node is `Ready=Unknown`.
     #[arg(long, default_value_t = 40)]
     pub node_monitor_grace_period: u64,
+    #[command(flatten)]
+    pub node: crate::agent::NodeArgs,
 }
 
 pub fn run(args: ServerArgs) -> anyhow::Result<()> {
@@ -74,8 +76,10 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         .with_context(|| format!("listen on {}:{}", args.bind_address, args.https_port))?;
     let port = listener.local_addr()?.port();
     let config = apiserver::Config {
-        admin_tokens: vec![admin_token.clone(), join_token],
+        admin_tokens: vec![admin_token.clone(), join_token.clone()],
         advertise_address: format!("{client_host}:{port}"),
+        // Agents join with the join token and accept it back from the API server.
+        kubelet_token: Some(join_token.clone()),
         ..apiserver::Config::default()
     };
     let server = apiserver::ApiServer::new(backend.clone(), config);
@@ -115,14 +119,45 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         started.elapsed().as_millis(),
         kubeconfig_path.display()
     );
-    if args.disable_agent {
+    let stop_agent = CancellationToken::new();
+    let mut agent = if args.disable_agent {
         tracing::info!("node agent disabled (--disable-agent)");
+        None
     } else {
-        tracing::warn!("the node agent is not part of this build yet: pods will stay Pending");
-    }
+        let agent_client = client::Client::new(client::Config::new(
+            server_url.clone(),
+            Some(pki.ca_cert_pem.clone()),
+            Some(join_token.clone()),
+        ))
+        .context("create the agent's API client")?;
+        Some(tokio::spawn(crate::agent::run_node(
+            args.data_dir.clone(),
+            args.node_name.clone(),
+            args.node.clone(),
+            agent_client,
+            join_token.clone(),
+            stop_agent.clone(),
+        )))
+    };
 
-    wait_for_signal().await?;
+    match agent.as_mut() {
+        Some(running) => tokio::select! {
+            result = crate::join::wait_for_signal() => result?,
+            result = running => {
+                // The agent only returns early on a setup failure: report it and stop.
+                let error = match result { Ok(Err(error)) => error, Ok(Ok(())) => anyhow::anyhow!("stopped"), Err(error) => error.into() };
+                tracing::error!("node agent: {error:#}");
+                return Err(error.context("node agent"));
+            }
+        },
+        None => crate::join::wait_for_signal().await?,
+    }
     tracing::info!("shutting down");
+    // The agent stops first; its containers keep running under their shims.
+    stop_agent.cancel();
+    if let Some(agent) = agent {
+        let _ = tokio::time::timeout(Duration::from_secs(5), agent).await;
+    }
     stop_control.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(5), control_plane).await;
     shutdown.cancel();
@@ -189,19 +224,8 @@ fn getrandom(buffer: &mut [u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "localhost".into())
-}
-
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = terminate.recv() => {}
-        _ = interrupt.recv() => {}
-    }
-    Ok(())
 }

@@ -2,28 +2,14 @@
 //! benchmarks, as kwok does for Kubernetes. The nodes heartbeat while this process runs and
 //! go stale when it stops, like machines that died.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 
 #[derive(clap::Args, Debug)]
 pub struct SimNodesArgs {
-    /// The API server, e.g. https://127.0.0.1:6443 (default: the kubeconfig's).
-    #[arg(long)]
-    pub server: Option<String>,
-    /// The join token (or the admin token) to authenticate with.
-    #[arg(long, env = "PEAPOD_TOKEN")]
-    pub token: Option<String>,
-    /// A kubeconfig to take the server, CA and token from (flags override it).
-    #[arg(long)]
-    pub kubeconfig: Option<PathBuf>,
-    /// The cluster CA certificate (PEM) the server certificate must chain to.
-    #[arg(long)]
-    pub ca_file: Option<PathBuf>,
-    /// Do not verify the server certificate.
-    #[arg(long)]
-    pub insecure_skip_tls_verify: bool,
+    #[command(flatten)]
+    pub join: crate::join::JoinArgs,
     /// How many nodes to simulate.
     #[arg(long, default_value_t = 1)]
     pub count: usize,
@@ -57,7 +43,7 @@ pub struct SimNodesArgs {
 }
 
 pub fn run(args: SimNodesArgs) -> anyhow::Result<()> {
-    let config = client_config(&args)?;
+    let config = args.join.client_config()?;
     let mut labels = std::collections::BTreeMap::new();
     for label in &args.labels {
         let Some((key, value)) = label.split_once('=') else { bail!("--label {label:?} is not KEY=VALUE") };
@@ -87,7 +73,7 @@ pub fn run(args: SimNodesArgs) -> anyhow::Result<()> {
         println!("ready: {} nodes", args.count);
         let mut report = tokio::time::interval(Duration::from_secs(10));
         report.tick().await;
-        let signal = wait_for_signal();
+        let signal = crate::join::wait_for_signal();
         tokio::pin!(signal);
         loop {
             tokio::select! {
@@ -102,38 +88,4 @@ pub fn run(args: SimNodesArgs) -> anyhow::Result<()> {
         nodes.stop().await;
         Ok(())
     })
-}
-
-fn client_config(args: &SimNodesArgs) -> anyhow::Result<client::Config> {
-    let mut config = match &args.kubeconfig {
-        Some(path) => client::Config::from_kubeconfig(path).with_context(|| format!("read {}", path.display()))?,
-        None => {
-            let Some(server) = &args.server else { bail!("--server (or --kubeconfig) is required") };
-            client::Config::new(server.clone(), None, None)
-        }
-    };
-    if let Some(server) = &args.server {
-        config.server = server.trim_end_matches('/').to_string();
-    }
-    if let Some(token) = &args.token {
-        config.token = Some(token.clone());
-    }
-    if let Some(path) = &args.ca_file {
-        config.ca_pem = Some(std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?);
-    }
-    if args.insecure_skip_tls_verify {
-        config.insecure_skip_tls_verify = true;
-    }
-    Ok(config)
-}
-
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = terminate.recv() => {}
-        _ = interrupt.recv() => {}
-    }
-    Ok(())
 }

@@ -2,4 +2,7 @@
 //! content-addressed blobs, layer unpack with whiteouts, overlayfs root filesystems.
 //! It must not depend on the API server or store crates.
 
+pub mod container;
+pub mod cri;
 pub mod image;
+pub mod shim;

@@ -3,149 +3,18 @@
 //! an opaque directory, a docker.io name resolved through a mirror, basic auth (htpasswd) with
 //! good, wrong and missing credentials. Needs root and scripts/install-test-deps.sh's packages.
 
+mod common;
+
+use common::{oci_layout, root_or_skip, rt, skopeo_push, start_registry, tar_of};
 use runtime::image::digest::digest_of;
 use runtime::image::pull::{PullError, PullOptions, Puller};
 use runtime::image::registries::{Credentials, Registries};
 use runtime::image::{ImageStore, oci};
-use std::io::Write;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
-use std::time::{Duration, Instant};
-
-struct Registry {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn start_registry(dir: &Path, htpasswd: Option<&Path>) -> Registry {
-    let port = free_port();
-    let storage = dir.join(format!("storage-{port}"));
-    std::fs::create_dir_all(&storage).unwrap();
-    let mut cfg = format!(
-        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-        storage.display()
-    );
-    if let Some(h) = htpasswd {
-        cfg.push_str(&format!("auth:\n  htpasswd:\n    realm: peapod-test\n    path: {}\n", h.display()));
-    }
-    let cfg_path = dir.join(format!("registry-{port}.yml"));
-    std::fs::write(&cfg_path, cfg).unwrap();
-    let child = Command::new("docker-registry")
-        .arg("serve")
-        .arg(&cfg_path)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(dir.join(format!("registry-{port}.log"))).unwrap())
-        .spawn()
-        .expect("docker-registry (scripts/install-test-deps.sh installs it)");
-    let reg = Registry { child, port };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "registry did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    reg
-}
-
-fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for (p, d) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(d.len() as u64);
-        h.set_mode(0o644);
-        h.set_mtime(0);
-        h.set_entry_type(if p.ends_with('/') { tar::EntryType::Directory } else { tar::EntryType::Regular });
-        b.append_data(&mut h, p, *d).unwrap();
-    }
-    b.into_inner().unwrap()
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(data).unwrap();
-    gz.finish().unwrap()
-}
-
-/// Writes an OCI layout directory. `layers` are uncompressed tars; with `multi`, the tag names
-/// an index holding an amd64 and an arm64 manifest. Returns the layout dir.
-fn oci_layout(dir: &Path, layers: &[Vec<u8>], gz: bool, multi: bool) -> PathBuf {
-    let layout = dir.join(format!("layout-{}", &digest_of(&[gz as u8, multi as u8])[7..15]));
-    std::fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
-    let put = |data: &[u8]| -> String {
-        let d = digest_of(data);
-        std::fs::write(layout.join("blobs/sha256").join(&d[7..]), data).unwrap();
-        d
-    };
-    let diff_ids: Vec<String> = layers.iter().map(|l| digest_of(l)).collect();
-    let descs: Vec<serde_json::Value> = layers
-        .iter()
-        .map(|l| {
-            let data = if gz { gzip(l) } else { l.clone() };
-            let mt = if gz { oci::MEDIA_OCI_LAYER_GZIP } else { oci::MEDIA_OCI_LAYER };
-            serde_json::json!({"mediaType": mt, "digest": put(&data), "size": data.len()})
-        })
-        .collect();
-    let manifest_for = |arch: &str| -> (String, usize) {
-        let cfg = serde_json::to_vec(&serde_json::json!({"architecture":arch,"os":"linux","config":{"Cmd":["sh"]},
-            "rootfs":{"type":"layers","diff_ids":diff_ids}}))
-        .unwrap();
-        let m = serde_json::to_vec(&serde_json::json!({"schemaVersion":2,"mediaType":oci::MEDIA_OCI_MANIFEST,
-            "config":{"mediaType":oci::MEDIA_OCI_CONFIG,"digest":put(&cfg),"size":cfg.len()},"layers":descs}))
-        .unwrap();
-        (put(&m), m.len())
-    };
-    let (md, ml) = manifest_for("amd64");
-    let top = if multi {
-        let (ad, al) = manifest_for("arm64");
-        let idx = serde_json::to_vec(&serde_json::json!({"schemaVersion":2,"mediaType":oci::MEDIA_OCI_INDEX,"manifests":[
-            {"mediaType":oci::MEDIA_OCI_MANIFEST,"digest":ad,"size":al,"platform":{"os":"linux","architecture":"arm64"}},
-            {"mediaType":oci::MEDIA_OCI_MANIFEST,"digest":md,"size":ml,"platform":{"os":"linux","architecture":"amd64"}}]}))
-        .unwrap();
-        serde_json::json!({"mediaType":oci::MEDIA_OCI_INDEX,"digest":put(&idx),"size":idx.len(),
-            "annotations":{"org.opencontainers.image.ref.name":"v1"}})
-    } else {
-        serde_json::json!({"mediaType":oci::MEDIA_OCI_MANIFEST,"digest":md,"size":ml,
-            "annotations":{"org.opencontainers.image.ref.name":"v1"}})
-    };
-    std::fs::write(layout.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-    std::fs::write(
-        layout.join("index.json"),
-        serde_json::to_vec(&serde_json::json!({"schemaVersion":2,"manifests":[top]})).unwrap(),
-    )
-    .unwrap();
-    layout
-}
-
-fn skopeo_push(layout: &Path, dest: &str, extra: &[&str]) {
-    let out = Command::new("skopeo")
-        .args(["copy", "--quiet", "--dest-tls-verify=false"])
-        .args(extra)
-        .arg(format!("oci:{}:v1", layout.display()))
-        .arg(format!("docker://{dest}"))
-        .output()
-        .expect("skopeo (scripts/install-test-deps.sh installs it)");
-    assert!(out.status.success(), "skopeo copy to {dest}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
-}
+use std::process::Command;
 
 #[test]
 fn pulls_from_local_registry() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipping: needs root (and the registry packages)");
+    if !root_or_skip() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -155,10 +24,10 @@ fn pulls_from_local_registry() {
         tar_of(&[("etc/", b""), ("etc/motd", b"base"), ("var/", b""), ("var/cache/", b""), ("var/cache/a", b"a")]);
     let top = tar_of(&[("etc/.wh.motd", b""), ("var/cache/.wh..wh..opq", b""), ("var/cache/b", b"b")]);
     let layers = vec![base, top];
-    skopeo_push(&oci_layout(tmp.path(), &layers, true, false), &format!("{host}/library/ws:v1"), &[]);
-    skopeo_push(&oci_layout(tmp.path(), &layers, true, true), &format!("{host}/library/multi:v1"), &["--all"]);
+    skopeo_push(&oci_layout(tmp.path(), &layers, true, false).dir, &format!("{host}/library/ws:v1"), &[]);
+    skopeo_push(&oci_layout(tmp.path(), &layers, true, true).dir, &format!("{host}/library/multi:v1"), &["--all"]);
     skopeo_push(
-        &oci_layout(tmp.path(), &layers, false, false),
+        &oci_layout(tmp.path(), &layers, false, false).dir,
         &format!("{host}/library/zst:v1"),
         &["--dest-compress-format", "zstd", "--dest-compress"],
     );
@@ -223,8 +92,7 @@ fn pulls_from_local_registry() {
 
 #[test]
 fn pulls_with_basic_auth() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipping: needs root (and the registry packages)");
+    if !root_or_skip() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -236,7 +104,7 @@ fn pulls_with_basic_auth() {
     let host = format!("127.0.0.1:{}", reg.port);
     let layers = vec![tar_of(&[("hello", b"world")])];
     skopeo_push(
-        &oci_layout(tmp.path(), &layers, true, false),
+        &oci_layout(tmp.path(), &layers, true, false).dir,
         &format!("{host}/private/app:v1"),
         &["--dest-creds", "user:s3cret"],
     );

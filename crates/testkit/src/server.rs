@@ -1,5 +1,5 @@
-//! A real `peapod server --disable-agent` process on a free loopback port and a temporary data
-//! directory: start, wait for `/readyz`, read the generated kubeconfig, kill, restart on the
+//! A real `peapod server` process (without its node agent unless asked) on a free loopback
+//! port and a temporary data directory: start, wait for `/readyz`, read the generated kubeconfig, kill, restart on the
 //! same data directory.
 //!
 //! The server runs under a small wrapper shell that reads its stdin: when the test process
@@ -22,7 +22,7 @@ use nix::unistd::Pid;
 const WRAPPER: &str = r#"
 bin="$1"; root="$2"; port="$3"; clean="$4"; shift 4
 if [ "$clean" = 1 ]; then echo $$ > "$root/.testkit-owner"; fi
-"$bin" server --data-dir "$root" --https-port "$port" --bind-address 127.0.0.1 --disable-agent "$@" \
+"$bin" server --data-dir "$root" --https-port "$port" --bind-address 127.0.0.1 "$@" \
     >>"$root/server.log" 2>&1 </dev/null &
 pid=$!
 echo "$pid"
@@ -63,6 +63,8 @@ pub struct ServerOptions {
     pub data_dir: Option<PathBuf>,
     /// Extra flags for `peapod server`.
     pub extra_args: Vec<String>,
+    /// Run the in-process node agent (real containers: needs root). Default: `--disable-agent`.
+    pub agent: bool,
 }
 
 /// A running `peapod server`.
@@ -109,7 +111,11 @@ impl Server {
                 root: root.clone(),
                 port,
                 bin: bin.clone(),
-                extra_args: options.extra_args.clone(),
+                extra_args: if options.agent {
+                    options.extra_args.clone()
+                } else {
+                    std::iter::once("--disable-agent".to_string()).chain(options.extra_args.iter().cloned()).collect()
+                },
                 clean,
                 wrapper: None,
                 wrapper_stdin: None,

@@ -7,8 +7,10 @@ mod binding;
 pub mod cluster_ip;
 mod finalize;
 mod node_proxy;
+mod pod_log;
 mod scale;
 mod status;
+mod upgrade_proxy;
 
 use axum::response::Response;
 use http::Method;
@@ -27,5 +29,18 @@ pub async fn handle(request: ResourceRequest, subresource: &str) -> ApiResult<Re
         ("finalize", &Method::PUT) => finalize::update(request).await,
         ("log" | "exec" | "attach" | "portforward", _) => node_proxy::handle(request).await,
         _ => Err(ApiError::method_not_allowed()),
+    }
+}
+
+/// A request that asked for a protocol upgrade: `exec`, `attach` and `portforward` are
+/// proxied to the node agent; anything else is handled as if it had not asked.
+pub async fn handle_upgrade(request: ResourceRequest, upgrade: hyper::upgrade::OnUpgrade) -> ApiResult<Response> {
+    match request.target.subresource.as_deref() {
+        Some(sub @ ("exec" | "attach" | "portforward"))
+            if request.target.name.is_some() && request.target.info.has_subresource(sub) =>
+        {
+            node_proxy::handle_upgrade(request, upgrade).await
+        }
+        _ => crate::handlers::handle(request).await,
     }
 }

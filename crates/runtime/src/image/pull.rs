@@ -2,8 +2,10 @@
 //! `WWW-Authenticate` dance Docker Hub uses) and basic auth; Docker schema 2 and OCI manifests;
 //! indexes and manifest lists (linux/amd64 picked); layers downloaded concurrently, each
 //! verified against its digest and size while it is written; two pulls of the same blob share
-//! one download; 5xx, 429 and dropped connections are retried with backoff. A pull killed
-//! midway leaves only `tmp/` garbage, and the next pull starts over.
+//! one download; 5xx, 429 and dropped connections are retried with backoff, a blob download
+//! resuming where it broke off (`Range`) when the registry allows. A pull killed midway leaves
+//! only complete, verified blobs and `tmp/` garbage; the next pull removes that garbage (the
+//! dead writer's temp files), reuses the blobs and fetches the rest.
 //!
 //! Endpoints and credentials come from [`Registries`] (mirrors first); pull-secret credentials
 //! from the agent override them. This module writes only through [`ImageStore`].
@@ -12,7 +14,7 @@ use super::digest::digest_of;
 use super::oci::{self, Index, Manifest};
 use super::reference::Reference;
 use super::registries::{Credentials, Endpoint, Registries};
-use super::store::{ImageRecord, ImageStore, StoreError};
+use super::store::{ImageRecord, ImageStore, Ingest, StoreError};
 use bytes::Bytes;
 use http::{Request, StatusCode, header};
 use http_body_util::{BodyExt, Empty};
@@ -53,6 +55,8 @@ pub enum PullError {
     Transport { url: String, message: String },
     #[error("{what}: {message}")]
     Invalid { what: String, message: String },
+    #[error("blob {url}: content does not match its digest {expected} (got {actual}); refused")]
+    BlobDigestMismatch { url: String, expected: String, actual: String },
     #[error("TLS configuration for {host}: {message}")]
     Tls { host: String, message: String },
     #[error("no endpoint could serve {reference}: {last}")]
@@ -72,7 +76,11 @@ impl PullError {
 /// What a pull reports as it goes (for a progress bar).
 #[derive(Debug, Clone)]
 pub enum Progress {
+    /// The platform manifest is known: `layers` layers plus one config, `total_bytes` in all.
     Resolved { layers: usize, total_bytes: u64 },
+    /// Bytes of a blob received so far (restarts from 0 when a retry cannot resume).
+    Downloading { digest: String, done: u64, size: u64 },
+    /// A blob is in the store; `cached` when it already was.
     LayerDone { digest: String, size: u64, cached: bool },
 }
 
@@ -123,6 +131,12 @@ impl Puller {
     /// Pulls `reference` (normalised first) and names it in the store.
     pub async fn pull(&self, reference: &str, opts: &PullOptions) -> Result<ImageRecord, PullError> {
         let r = Reference::parse_normalized(reference)?;
+        // Temp files of a pull that was killed: nobody will commit them.
+        match self.store.remove_stale_tmp() {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(removed = n, "removed temp files of dead writers"),
+            Err(e) => tracing::warn!(error = %e, "cleaning the image store's tmp/"),
+        }
         let mut last: Option<PullError> = None;
         for ep in self.registries.endpoints(&r.domain) {
             match self.pull_from(&r, &ep, opts).await {
@@ -148,7 +162,7 @@ impl Puller {
 
     async fn pull_from(&self, r: &Reference, ep: &Endpoint, opts: &PullOptions) -> Result<ImageRecord, PullError> {
         let creds = opts.credentials.clone().or_else(|| ep.config.auth.as_ref().and_then(|a| a.credentials()));
-        let ctx = Ctx { puller: self, ep, r, creds };
+        let ctx = Ctx { puller: self, ep, r, creds, progress: opts.progress.clone() };
         let (target_body, target_type) = ctx.manifest(r.object()).await?;
         let target = digest_of(&target_body);
         if let Some(d) = &r.digest
@@ -178,8 +192,10 @@ impl Puller {
         // Config and layers: concurrently, a few at a time.
         let mut blobs = vec![(m.config.digest.clone(), m.config.size)];
         blobs.extend(m.layers.iter().map(|l| (l.digest.clone(), l.size)));
+        // The first failure ends the pull: the other downloads are dropped, and with them their
+        // temp files.
         let sem = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_LAYERS));
-        let results = futures::future::join_all(blobs.iter().map(|(d, size)| {
+        futures::future::try_join_all(blobs.iter().map(|(d, size)| {
             let sem = sem.clone();
             let ctx = &ctx;
             async move {
@@ -192,10 +208,7 @@ impl Puller {
                 Ok::<(), PullError>(())
             }
         }))
-        .await;
-        for res in results {
-            res?;
-        }
+        .await?;
         self.store.write_blob(Some(&manifest_digest), &manifest_body)?;
         self.store.write_blob(Some(&target), &target_body)?;
         drop(_content);
@@ -213,6 +226,17 @@ struct Ctx<'a> {
     ep: &'a Endpoint,
     r: &'a Reference,
     creds: Option<Credentials>,
+    progress: Option<Arc<dyn Fn(Progress) + Send + Sync>>,
+}
+
+/// Removes a blob's entry from [`INFLIGHT`] when its download ends, however it ends (a pull
+/// dropped midway included).
+struct InflightGuard<'a>(&'a str);
+
+impl Drop for InflightGuard<'_> {
+    fn drop(&mut self) {
+        INFLIGHT.lock().unwrap_or_else(|e| e.into_inner()).remove(self.0);
+    }
 }
 
 impl Ctx<'_> {
@@ -220,8 +244,14 @@ impl Ctx<'_> {
         format!("repository:{}:pull", self.r.path)
     }
 
-    /// GET with auth and retries; returns the response for a 2xx.
-    async fn get(&self, url: &str, accept: Option<&str>) -> Result<http::Response<hyper::body::Incoming>, PullError> {
+    /// GET with auth and retries; returns the response for a 2xx. `range_from > 0` asks for
+    /// the bytes from that offset on (the answer may still be a whole 200).
+    async fn get(
+        &self,
+        url: &str,
+        accept: Option<&str>,
+        range_from: u64,
+    ) -> Result<http::Response<hyper::body::Incoming>, PullError> {
         let client = self.puller.client(self.ep)?;
         let mut attempt = 0;
         let mut authed_once = false;
@@ -234,6 +264,9 @@ impl Ctx<'_> {
             }
             if let Some(a) = &auth {
                 req = req.header(header::AUTHORIZATION, a);
+            }
+            if range_from > 0 {
+                req = req.header(header::RANGE, format!("bytes={range_from}-"));
             }
             let req =
                 req.body(Empty::new()).map_err(|e| PullError::Invalid { what: url.into(), message: e.to_string() })?;
@@ -355,13 +388,22 @@ impl Ctx<'_> {
     /// Fetches a manifest by tag or digest; returns its bytes and declared media type.
     async fn manifest(&self, object: &str) -> Result<(Vec<u8>, Option<String>), PullError> {
         let url = format!("{}/v2/{}/manifests/{object}", self.ep.base, self.r.path);
-        let res = self.get(&url, Some(MANIFEST_ACCEPT)).await?;
-        let ct = res
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.split(';').next().unwrap_or(s).trim().to_string());
-        Ok((collect(res, MAX_MANIFEST, &url).await?, ct))
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let res = self.get(&url, Some(MANIFEST_ACCEPT), 0).await?;
+            let ct = res
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(|s| s.split(';').next().unwrap_or(s).trim().to_string());
+            // A connection dropped in the body is retried like one dropped before the headers.
+            match collect(res, MAX_MANIFEST, &url).await {
+                Ok(body) => return Ok((body, ct)),
+                Err(e) if e.retryable() && attempt < ATTEMPTS => backoff(attempt).await,
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Ensures a blob is in the store; returns whether it already was.
@@ -372,26 +414,62 @@ impl Ctx<'_> {
             m.entry(digest.to_string()).or_default().clone()
         };
         let _g = gate.lock().await;
+        let _inflight = InflightGuard(digest);
         if self.puller.store.has_blob(digest) {
             return Ok(true);
         }
         let url = format!("{}/v2/{}/blobs/{digest}", self.ep.base, self.r.path);
+        // One temp file across attempts, so a retry can resume where the last one broke off.
+        let mut ing = self.puller.store.ingest()?;
         let mut attempt = 0;
-        let res = loop {
+        loop {
             attempt += 1;
-            let r = self.download(&url, digest, size).await;
-            match r {
-                Err(e) if e.retryable() && attempt < ATTEMPTS => backoff(attempt).await,
-                r => break r,
+            match self.download(&mut ing, &url, digest, size).await {
+                Ok(()) => break,
+                Err(e) if e.retryable() && attempt < ATTEMPTS => {
+                    tracing::debug!(%url, error = %e, attempt, "blob download failed, retrying");
+                    backoff(attempt).await;
+                }
+                Err(e) => return Err(e),
             }
-        };
-        INFLIGHT.lock().unwrap_or_else(|e| e.into_inner()).remove(digest);
-        res.map(|_| false)
+        }
+        match ing.commit(Some(digest), Some(size)) {
+            Ok(_) => Ok(false),
+            Err(StoreError::DigestMismatch { expected, actual }) => {
+                Err(PullError::BlobDigestMismatch { url, expected, actual })
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
-    async fn download(&self, url: &str, digest: &str, size: u64) -> Result<(), PullError> {
-        let res = self.get(url, None).await?;
-        let mut ing = self.puller.store.ingest()?;
+    /// One attempt at a blob: appends to `ing` from where it stands (a `Range` request), or
+    /// starts it over when the registry answers with the whole blob.
+    async fn download(&self, ing: &mut Ingest, url: &str, digest: &str, size: u64) -> Result<(), PullError> {
+        let from = ing.written();
+        let res = self.get(url, None, from).await?;
+        if from > 0 {
+            let resumed = res.status() == StatusCode::PARTIAL_CONTENT
+                && res
+                    .headers()
+                    .get(header::CONTENT_RANGE)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("bytes "))
+                    .and_then(|v| v.split('-').next())
+                    .and_then(|v| v.parse::<u64>().ok())
+                    == Some(from);
+            if !resumed {
+                if res.status() == StatusCode::PARTIAL_CONTENT {
+                    // Some other range: drop it and ask for everything.
+                    *ing = self.puller.store.ingest()?;
+                    return Err(PullError::Transport {
+                        url: url.into(),
+                        message: format!("unexpected Content-Range for a request from byte {from}"),
+                    });
+                }
+                // The registry sent the whole blob: start over.
+                *ing = self.puller.store.ingest()?;
+            }
+        }
         let mut body = res.into_body();
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| PullError::Transport { url: url.into(), message: error_chain(&e) })?;
@@ -405,9 +483,18 @@ impl Ctx<'_> {
                     .into());
                 }
                 ing.write_all(&data).map_err(|e| StoreError::Io { context: format!("writing {digest}"), source: e })?;
+                if let Some(p) = &self.progress {
+                    p(Progress::Downloading { digest: digest.into(), done: ing.written(), size });
+                }
             }
         }
-        ing.commit(Some(digest), Some(size))?;
+        if ing.written() < size {
+            // A body cut short without a framing error (a close-delimited response): retried.
+            return Err(PullError::Transport {
+                url: url.into(),
+                message: format!("connection closed after {} of {size} bytes", ing.written()),
+            });
+        }
         Ok(())
     }
 }
@@ -495,24 +582,37 @@ async fn collect(res: http::Response<hyper::body::Incoming>, max: usize, url: &s
 async fn body_message(res: http::Response<hyper::body::Incoming>) -> String {
     let status = res.status();
     let body = collect(res, 64 << 10, "").await.unwrap_or_default();
+    error_message(&body).unwrap_or_else(|| status.canonical_reason().unwrap_or("").to_string())
+}
+
+/// The message in an error body: the distribution spec's `{"errors":[{"code","message"}]}`,
+/// or what token servers send (`{"details"}` from Docker Hub's, OAuth's `{"error",
+/// "error_description"}`).
+fn error_message(body: &[u8]) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct Errs {
+        #[serde(default)]
         errors: Vec<E>,
+        details: Option<String>,
+        error: Option<String>,
+        error_description: Option<String>,
     }
     #[derive(serde::Deserialize)]
     struct E {
         code: Option<String>,
         message: Option<String>,
     }
-    match serde_json::from_slice::<Errs>(&body) {
-        Ok(e) if !e.errors.is_empty() => e
-            .errors
-            .iter()
-            .map(|x| format!("{}: {}", x.code.as_deref().unwrap_or(""), x.message.as_deref().unwrap_or("")))
-            .collect::<Vec<_>>()
-            .join("; "),
-        _ => status.canonical_reason().unwrap_or("").to_string(),
+    let e = serde_json::from_slice::<Errs>(body).ok()?;
+    if !e.errors.is_empty() {
+        return Some(
+            e.errors
+                .iter()
+                .map(|x| format!("{}: {}", x.code.as_deref().unwrap_or(""), x.message.as_deref().unwrap_or("")))
+                .collect::<Vec<_>>()
+                .join("; "),
+        );
     }
+    e.details.or(e.error_description).or(e.error).filter(|m| !m.is_empty())
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -614,5 +714,17 @@ mod tests {
         assert_eq!(s, "Basic");
         assert_eq!(p["realm"], "basic-realm");
         assert_eq!(form_query(&[("scope", Some("repository:a/b:pull"))]), "&scope=repository%3Aa%2Fb%3Apull");
+    }
+
+    #[test]
+    fn error_bodies() {
+        let spec = br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":null}]}"#;
+        assert_eq!(error_message(spec).as_deref(), Some("UNAUTHORIZED: authentication required"));
+        let hub = br#"{"details":"incorrect username or password"}"#;
+        assert_eq!(error_message(hub).as_deref(), Some("incorrect username or password"));
+        let oauth = br#"{"error":"invalid_grant","error_description":"bad password"}"#;
+        assert_eq!(error_message(oauth).as_deref(), Some("bad password"));
+        assert_eq!(error_message(b"<html>"), None);
+        assert_eq!(error_message(b"{}"), None);
     }
 }

@@ -425,6 +425,25 @@ impl ImageStore {
         Ok(out)
     }
 
+    /// Removes the `tmp/` entries of writers that no longer run (a pull or import killed
+    /// midway): every temp name carries its writer's pid (see [`unique_name`]). Entries of live
+    /// processes, this one included, are left alone, so this is safe while others ingest; a
+    /// reused pid only delays the cleanup until the sweep. Returns how many were removed.
+    pub fn remove_stale_tmp(&self) -> Result<usize> {
+        let dir = self.tmp_dir();
+        let mut removed = 0;
+        for e in fs::read_dir(&dir).map_err(io_err(format!("listing {}", dir.display())))?.flatten() {
+            let name = e.file_name();
+            let Some(pid) = name.to_str().and_then(tmp_owner) else { continue };
+            if pid == std::process::id() || pid_alive(pid) {
+                continue;
+            }
+            remove_tree(&e.path())?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
     /// Mark and sweep: deletes blobs and snapshots no name or container reaches, and every
     /// leftover in `tmp/`. Holds the content lock exclusively.
     pub fn sweep(&self) -> Result<SweepStats> {
@@ -506,6 +525,22 @@ pub struct ContainerLayers {
     pub image: String,
     pub image_config: String,
     pub diff_ids: Vec<String>,
+}
+
+/// The writer pid in a [`unique_name`] (`<prefix>-<pid>-<nanos>-<counter>`).
+fn tmp_owner(name: &str) -> Option<u32> {
+    let mut parts = name.split('-');
+    let (_, pid, _, _) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// Whether a process exists (signal 0); EPERM means it exists but is not ours.
+fn pid_alive(pid: u32) -> bool {
+    let Ok(raw) = i32::try_from(pid) else { return true };
+    !matches!(nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), None), Err(nix::errno::Errno::ESRCH))
 }
 
 /// Removes a file or a directory tree (never following symlinks); absent is fine.
@@ -766,6 +801,25 @@ mod tests {
         fs::create_dir(s.tmp_dir().join("unpack-crashed")).unwrap();
         s.sweep().unwrap();
         assert_eq!(count(&s.tmp_dir()), 0);
+    }
+
+    #[test]
+    fn stale_tmp_of_dead_writers_only() {
+        let (_d, s) = tmp_store();
+        // A child that has exited: its pid is free (and not reused within this test).
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        fs::write(s.tmp_dir().join(format!("ingest-{dead}-1-0")), b"partial").unwrap();
+        fs::create_dir(s.tmp_dir().join(format!("unpack-{dead}-2-1"))).unwrap();
+        let mut live = s.ingest().unwrap();
+        live.write_all(b"in flight").unwrap();
+        fs::write(s.tmp_dir().join("not-a-temp-name"), b"x").unwrap();
+        assert_eq!(s.remove_stale_tmp().unwrap(), 2);
+        // This process's ingest and names it does not understand stay.
+        assert_eq!(count(&s.tmp_dir()), 2);
+        let (d, _) = live.commit(None, None).unwrap();
+        assert!(s.has_blob(&d));
     }
 
     #[test]

@@ -1,0 +1,677 @@
+//! The node agent against a real `peapod server` (scheduler on, controllers off), with the
+//! in-memory runtime and network of `agent::fake`: no root needed. Each test runs its own
+//! agent on its own node and pins its pods there with a nodeSelector, so tests sharing the
+//! server do not see each other's pods.
+//!
+//! Build the server first: `cargo build -p peapod` (same CARGO_TARGET_DIR).
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use agent::fake::{Behavior, FakeNetwork, FakeRuntime};
+use agent::runtime::ContainerState;
+use agent::{Agent, AgentConfig, AgentError};
+use client::{Api, Client, DeleteParams, ListParams};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Event, Namespace, Node, Pod};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+fn server() -> &'static testkit::Server {
+    static SERVER: OnceLock<testkit::Server> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let options = testkit::ServerOptions {
+            extra_args: vec!["--disable-controller-manager".into()],
+            ..testkit::ServerOptions::default()
+        };
+        match testkit::Server::start_with(options) {
+            Ok(server) => server,
+            Err(error) => panic!("start peapod server: {error:#}"),
+        }
+    })
+}
+
+fn client() -> Client {
+    Client::from_kubeconfig(server().kubeconfig()).expect("client from the server's kubeconfig")
+}
+
+struct TestAgent {
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), AgentError>>,
+    _dir: Arc<tempfile::TempDir>,
+}
+
+impl TestAgent {
+    async fn start(
+        node: &str,
+        runtime: Arc<FakeRuntime>,
+        network: Arc<FakeNetwork>,
+        dir: Arc<tempfile::TempDir>,
+        tweak: impl FnOnce(&mut AgentConfig),
+    ) -> TestAgent {
+        let mut config = AgentConfig::new(node, dir.path().join("agent"), IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)));
+        config.relist_period = Duration::from_millis(200);
+        config.status_update_period = Duration::from_millis(500);
+        config.backoff_base = Duration::from_millis(300);
+        config.backoff_max = Duration::from_millis(2400);
+        tweak(&mut config);
+        let (tx, rx) = oneshot::channel::<()>();
+        let agent = Agent::new(config, client(), runtime, network);
+        let task = tokio::spawn(agent.run(async move {
+            let _ = rx.await;
+        }));
+        TestAgent { shutdown: Some(tx), task, _dir: dir }
+    }
+
+    async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let result = tokio::time::timeout(Duration::from_secs(10), &mut self.task).await;
+        assert!(matches!(result, Ok(Ok(Ok(())))), "agent did not stop cleanly: {result:?}");
+    }
+}
+
+struct Setup {
+    namespace: String,
+    node: String,
+    runtime: Arc<FakeRuntime>,
+    network: Arc<FakeNetwork>,
+    dir: Arc<tempfile::TempDir>,
+}
+
+async fn setup(prefix: &str) -> Setup {
+    let _ = server();
+    let namespace = testkit::unique_name(prefix);
+    let namespaces: Api<Namespace> = Api::all(client());
+    let object: Namespace = serde_json::from_value(json!({"metadata": {"name": namespace}})).expect("namespace");
+    namespaces.create(&object).await.expect("create namespace");
+    let runtime = Arc::new(FakeRuntime::new());
+    runtime.add_image("busybox");
+    Setup {
+        node: format!("node-{namespace}"),
+        namespace,
+        runtime,
+        network: Arc::new(FakeNetwork::new()),
+        dir: Arc::new(tempfile::tempdir().expect("temp dir")),
+    }
+}
+
+impl Setup {
+    async fn agent(&self, tweak: impl FnOnce(&mut AgentConfig)) -> TestAgent {
+        TestAgent::start(&self.node, self.runtime.clone(), self.network.clone(), self.dir.clone(), tweak).await
+    }
+
+    fn pods(&self) -> Api<Pod> {
+        Api::namespaced(client(), &self.namespace)
+    }
+
+    /// Creates a pod pinned to this test's node (through the scheduler).
+    async fn create_pod(&self, name: &str, spec: Value) -> String {
+        let mut spec = spec;
+        spec["nodeSelector"] = json!({"kubernetes.io/hostname": self.node});
+        let pod: Pod = serde_json::from_value(json!({"metadata": {"name": name}, "spec": spec})).expect("pod");
+        let created = self.pods().create(&pod).await.expect("create pod");
+        created.metadata.uid.expect("uid")
+    }
+
+    async fn pod_json(&self, name: &str) -> Option<Value> {
+        self.pods().get_opt(name).await.expect("get pod").map(|pod| serde_json::to_value(pod).expect("json"))
+    }
+
+    /// Polls the pod until `check` holds; panics with the last state after `timeout`.
+    async fn wait_pod(&self, name: &str, timeout: Duration, check: impl Fn(&Value) -> bool) -> Value {
+        let started = Instant::now();
+        loop {
+            let pod = self.pod_json(name).await;
+            if let Some(pod) = &pod
+                && check(pod)
+            {
+                return pod.clone();
+            }
+            assert!(started.elapsed() < timeout, "pod {name} did not reach the expected state; last: {pod:#?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn events(&self) -> Vec<Event> {
+        let events: Api<Event> = Api::namespaced(client(), &self.namespace);
+        events.list(&ListParams::default()).await.expect("list events").items
+    }
+
+    async fn wait_events(&self, timeout: Duration, check: impl Fn(&[Event]) -> bool) -> Vec<Event> {
+        let started = Instant::now();
+        loop {
+            let events = self.events().await;
+            if check(&events) {
+                return events;
+            }
+            let summary: Vec<_> = events.iter().map(|e| (e.reason.clone(), e.message.clone(), e.count)).collect();
+            assert!(started.elapsed() < timeout, "events did not show up; got {summary:#?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+fn condition<'a>(pod: &'a Value, type_: &str) -> &'a Value {
+    pod["status"]["conditions"].as_array().and_then(|c| c.iter().find(|c| c["type"] == type_)).unwrap_or(&Value::Null)
+}
+
+fn phase(pod: &Value) -> &str {
+    pod["status"]["phase"].as_str().unwrap_or_default()
+}
+
+fn has_event(events: &[Event], reason: &str, message: &str) -> bool {
+    events.iter().any(|e| e.reason.as_deref() == Some(reason) && e.message.as_deref() == Some(message))
+}
+
+const LONG: Duration = Duration::from_secs(20);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_registers_ready_with_capacity_and_a_lease() {
+    let setup = setup("agent-node").await;
+    let agent = setup
+        .agent(|config| {
+            config.cpu_millis = Some(4000);
+            config.memory_bytes = Some(8 << 30);
+            config.kubelet_port = 10777;
+        })
+        .await;
+    let nodes: Api<Node> = Api::all(client());
+    let started = Instant::now();
+    let node = loop {
+        if let Some(node) = nodes.get_opt(&setup.node).await.expect("get node") {
+            let value = serde_json::to_value(&node).expect("json");
+            if condition(&value, "Ready")["status"] == "True" {
+                break value;
+            }
+        }
+        assert!(started.elapsed() < LONG, "node never became Ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let status = &node["status"];
+    assert_eq!(status["capacity"]["cpu"], "4");
+    assert_eq!(status["capacity"]["memory"], "8Gi");
+    assert_eq!(status["capacity"]["pods"], "110");
+    assert_eq!(status["allocatable"]["memory"], "8092Mi", "capacity minus the 100Mi eviction threshold");
+    assert!(status["capacity"]["ephemeral-storage"].is_string());
+    let ready = condition(&node, "Ready").clone();
+    assert_eq!(ready["reason"], "KubeletReady");
+    assert_eq!(ready["message"], "kubelet is posting ready status");
+    assert_eq!(condition(&node, "MemoryPressure")["reason"], "KubeletHasSufficientMemory");
+    // This host may really be short of disk (the kubelet's nodefs.available<10%): only check
+    // that the reason matches the status.
+    let disk = condition(&node, "DiskPressure");
+    let expected = if disk["status"] == "True" { "KubeletHasDiskPressure" } else { "KubeletHasNoDiskPressure" };
+    assert_eq!(disk["reason"], expected);
+    assert_eq!(condition(&node, "PIDPressure")["reason"], "KubeletHasSufficientPID");
+    assert_eq!(status["nodeInfo"]["containerRuntimeVersion"], "fake://0.1.0");
+    assert_eq!(status["nodeInfo"]["kubeletVersion"], "v1.33.0-peapod");
+    assert_eq!(status["nodeInfo"]["operatingSystem"], "linux");
+    assert_eq!(status["daemonEndpoints"]["kubeletEndpoint"]["Port"], 10777);
+    assert_eq!(node["spec"]["podCIDR"], "10.88.0.0/24");
+    assert_eq!(node["metadata"]["labels"]["kubernetes.io/hostname"], setup.node.as_str());
+    let addresses = status["addresses"].as_array().cloned().unwrap_or_default();
+    assert!(addresses.contains(&json!({"type": "InternalIP", "address": "127.0.0.1"})), "{addresses:?}");
+    let images = status["images"].as_array().cloned().unwrap_or_default();
+    assert!(
+        images
+            .iter()
+            .any(|i| i["names"].as_array().is_some_and(|n| n.contains(&json!("docker.io/library/busybox:latest")))),
+        "{images:?}"
+    );
+
+    let leases: Api<Lease> = Api::namespaced(client(), "kube-node-lease");
+    // The Lease is created right after the Node: wait for it.
+    let started = Instant::now();
+    let lease = loop {
+        if let Some(lease) = leases.get_opt(&setup.node).await.expect("get lease") {
+            break lease;
+        }
+        assert!(started.elapsed() < LONG, "no node lease");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let spec = lease.spec.expect("lease spec");
+    assert_eq!(spec.holder_identity.as_deref(), Some(setup.node.as_str()));
+    assert_eq!(spec.lease_duration_seconds, Some(40));
+    assert!(spec.renew_time.is_some());
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn never_pod_that_exits_0_succeeds_with_kubelet_events() {
+    let setup = setup("agent-complete").await;
+    setup.runtime.set_behavior("busybox", Behavior::exit_after(Duration::from_millis(200), 0));
+    let agent = setup.agent(|_| {}).await;
+    let uid = setup
+        .create_pod(
+            "busybox",
+            json!({"restartPolicy": "Never", "containers": [{"name": "busybox", "image": "busybox", "args": ["echo", "Hello World"]}]}),
+        )
+        .await;
+    let pod = setup.wait_pod("busybox", LONG, |p| phase(p) == "Succeeded").await;
+    let container = &pod["status"]["containerStatuses"][0];
+    assert_eq!(container["state"]["terminated"]["reason"], "Completed");
+    assert_eq!(container["state"]["terminated"]["exitCode"], 0);
+    assert!(container["containerID"].as_str().is_some_and(|id| id.starts_with("fake://")), "{container}");
+    assert_eq!(container["ready"], false);
+    assert_eq!(container["restartCount"], 0);
+    assert_eq!(pod["status"]["podIP"], "10.88.0.2");
+    assert_eq!(pod["status"]["hostIP"], "127.0.0.1");
+    assert_eq!(pod["status"]["qosClass"], "BestEffort");
+    assert_eq!(condition(&pod, "Ready")["reason"], "PodCompleted");
+    assert_eq!(condition(&pod, "PodScheduled")["status"], "True");
+
+    let events = setup
+        .wait_events(LONG, |events| {
+            ["Scheduled", "Pulling", "Pulled", "Created", "Started"]
+                .iter()
+                .all(|reason| events.iter().any(|e| e.reason.as_deref() == Some(*reason)))
+        })
+        .await;
+    assert!(has_event(&events, "Created", "Created container: busybox"));
+    assert!(has_event(&events, "Started", "Started container busybox"));
+    assert!(has_event(&events, "Pulling", "Pulling image \"busybox\""));
+    let pulled = events.iter().find(|e| e.reason.as_deref() == Some("Pulled")).and_then(|e| e.message.clone());
+    let pulled = pulled.unwrap_or_default();
+    assert!(
+        pulled.starts_with("Successfully pulled image \"busybox\" in ")
+            && pulled.ends_with("Image size: 4500000 bytes."),
+        "{pulled}"
+    );
+    let started = events.iter().find(|e| e.reason.as_deref() == Some("Started")).expect("Started event");
+    assert_eq!(started.involved_object.field_path.as_deref(), Some("spec.containers{busybox}"));
+    assert_eq!(started.source.as_ref().and_then(|s| s.component.as_deref()), Some("kubelet"));
+    assert_eq!(started.source.as_ref().and_then(|s| s.host.as_deref()), Some(setup.node.as_str()));
+
+    // The finished pod keeps its containers (for logs) but not its sandbox or IP.
+    let sandboxes = setup.runtime.sandboxes();
+    assert!(sandboxes.contains(&(uid.clone(), true)), "sandbox stopped: {sandboxes:?}");
+    assert!(!setup.network.allocations().contains_key(&uid));
+    assert_eq!(setup.runtime.containers(&uid).len(), 1);
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_container_goes_to_crash_loop_back_off_with_doubling_delays() {
+    let setup = setup("agent-crash").await;
+    setup.runtime.set_behavior("web", Behavior::exit_after(Duration::from_millis(50), 1));
+    let agent = setup.agent(|_| {}).await;
+    let uid = setup.create_pod("web", json!({"containers": [{"name": "web", "image": "busybox"}]})).await;
+    let mut messages = Vec::new();
+    let started = Instant::now();
+    // The last pod seen while the container waited in back-off, and the last one seen.
+    let (mut backing_off, mut last) = (Value::Null, Value::Null);
+    while started.elapsed() < Duration::from_secs(25) {
+        if let Some(pod) = setup.pod_json("web").await {
+            let waiting = &pod["status"]["containerStatuses"][0]["state"]["waiting"];
+            if waiting["reason"] == "CrashLoopBackOff"
+                && let Some(message) = waiting["message"].as_str()
+            {
+                if !messages.contains(&message.to_string()) {
+                    messages.push(message.to_string());
+                }
+                backing_off = pod.clone();
+            }
+            let restarts = pod["status"]["containerStatuses"][0]["restartCount"].as_u64().unwrap_or(0);
+            last = pod;
+            if restarts >= 4 && messages.len() >= 3 {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    let pod_label = format!("web_{}({uid})", setup.namespace);
+    for delay in ["300ms", "600ms", "1.2s"] {
+        let expected = format!("back-off {delay} restarting failed container=web pod={pod_label}");
+        assert!(messages.contains(&expected), "missing {expected:?} in {messages:#?}; last {last:#}");
+    }
+    assert!(last["status"]["containerStatuses"][0]["restartCount"].as_u64().unwrap_or(0) >= 4, "{last:#}");
+    let container = &backing_off["status"]["containerStatuses"][0];
+    assert_eq!(container["lastState"]["terminated"]["exitCode"], 1);
+    assert_eq!(container["lastState"]["terminated"]["reason"], "Error");
+    assert_eq!(container["ready"], false);
+    assert_eq!(phase(&backing_off), "Running");
+    assert_eq!(condition(&backing_off, "Ready")["message"], "containers with unready status: [web]");
+    // Restart counts are the runtime's attempts.
+    let attempts: Vec<u32> = setup.runtime.containers(&uid).iter().map(|c| c.attempt).collect();
+    assert!(attempts.contains(&0) && attempts.contains(&4), "{attempts:?}");
+    let events = setup
+        .wait_events(LONG, |events| {
+            has_event(events, "BackOff", &format!("Back-off restarting failed container web in pod {pod_label}"))
+        })
+        .await;
+    let created = events.iter().find(|e| e.reason.as_deref() == Some("Created")).expect("Created event");
+    assert!(created.count.unwrap_or(0) >= 2, "repeated events are aggregated: {created:?}");
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_containers_run_in_order_before_app_containers() {
+    let setup = setup("agent-init").await;
+    setup.runtime.set_behavior("init-a", Behavior::exit_after(Duration::from_millis(150), 0));
+    setup.runtime.set_behavior("init-b", Behavior::exit_after(Duration::from_millis(150), 0));
+    let agent = setup.agent(|_| {}).await;
+    let uid = setup
+        .create_pod(
+            "web",
+            json!({
+                "initContainers": [{"name": "init-a", "image": "busybox"}, {"name": "init-b", "image": "busybox"}],
+                "containers": [{"name": "web", "image": "busybox"}, {"name": "side", "image": "busybox"}],
+            }),
+        )
+        .await;
+    let pending =
+        setup.wait_pod("web", LONG, |p| p["status"]["initContainerStatuses"][0]["state"]["running"].is_object()).await;
+    assert_eq!(phase(&pending), "Pending");
+    assert_eq!(pending["status"]["containerStatuses"][0]["state"]["waiting"]["reason"], "PodInitializing");
+    assert_eq!(condition(&pending, "Initialized")["reason"], "ContainersNotInitialized");
+    let pod = setup.wait_pod("web", LONG, |p| phase(p) == "Running" && condition(p, "Ready")["status"] == "True").await;
+    assert_eq!(condition(&pod, "Initialized")["status"], "True");
+    for i in 0..2 {
+        assert_eq!(pod["status"]["initContainerStatuses"][i]["state"]["terminated"]["reason"], "Completed");
+    }
+    let containers = setup.runtime.containers(&uid);
+    let find = |name: &str| containers.iter().find(|c| c.name == name).cloned().expect(name);
+    let (a, b, web, side) = (find("init-a"), find("init-b"), find("web"), find("side"));
+    assert!(a.finished_at <= Some(b.created_at), "init-b started after init-a finished");
+    assert!(b.finished_at <= Some(web.created_at), "app containers start after the init containers");
+    assert!(b.finished_at <= Some(side.created_at));
+    assert_eq!(web.state, ContainerState::Running);
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletion_runs_the_grace_period_then_removes_everything() {
+    let setup = setup("agent-delete").await;
+    setup.runtime.set_behavior("web", Behavior::ignore_sigterm());
+    let agent = setup.agent(|_| {}).await;
+    let uid = setup
+        .create_pod(
+            "web",
+            json!({"terminationGracePeriodSeconds": 3, "containers": [{"name": "web", "image": "busybox"}]}),
+        )
+        .await;
+    setup.wait_pod("web", LONG, |p| phase(p) == "Running").await;
+    let deleted_at = Instant::now();
+    setup.pods().delete("web", &DeleteParams::default()).await.expect("delete");
+    let terminating = setup.pod_json("web").await.expect("still there while terminating");
+    assert!(terminating["metadata"]["deletionTimestamp"].is_string());
+    while setup.pod_json("web").await.is_some() {
+        assert!(deleted_at.elapsed() < LONG, "pod was never removed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let took = deleted_at.elapsed();
+    assert!(took >= Duration::from_millis(2500), "the grace period was not honoured: {took:?}");
+    let stops = setup.runtime.stops();
+    assert!(stops.iter().any(|(name, grace)| name == "web" && *grace > Duration::from_secs(2)), "{stops:?}");
+    assert!(setup.runtime.containers(&uid).is_empty());
+    assert!(!setup.runtime.sandboxes().iter().any(|(u, _)| u == &uid));
+    assert!(!setup.network.allocations().contains_key(&uid));
+    assert!(setup.runtime.removed_logs().contains(&uid));
+    setup.wait_events(LONG, |events| has_event(events, "Killing", "Stopping container web")).await;
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_agent_adopts_running_containers_and_cleans_up_deleted_pods() {
+    let setup = setup("agent-adopt").await;
+    let agent = setup.agent(|_| {}).await;
+    let kept = setup.create_pod("kept", json!({"containers": [{"name": "web", "image": "busybox"}]})).await;
+    let gone = setup.create_pod("gone", json!({"containers": [{"name": "web", "image": "busybox"}]})).await;
+    for name in ["kept", "gone"] {
+        setup.wait_pod(name, LONG, |p| condition(p, "Ready")["status"] == "True").await;
+    }
+    let before = setup.runtime.containers(&kept);
+    assert_eq!(before.len(), 1);
+    agent.stop().await;
+
+    // While the agent is down: one pod is force-deleted, the other keeps running.
+    setup.pods().delete("gone", &DeleteParams::immediate()).await.expect("force delete");
+    assert!(setup.pod_json("gone").await.is_none());
+    assert_eq!(setup.runtime.containers(&gone).len(), 1, "nothing cleans up without an agent");
+
+    let agent = setup.agent(|_| {}).await;
+    let started = Instant::now();
+    while !setup.runtime.containers(&gone).is_empty() || setup.network.allocations().contains_key(&gone) {
+        assert!(started.elapsed() < LONG, "the deleted pod's leftovers were not removed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!setup.runtime.sandboxes().iter().any(|(uid, _)| uid == &gone));
+    // A few relists later the adopted container is still the same, never restarted.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = setup.runtime.containers(&kept);
+    assert_eq!(after, before, "the running container was adopted as it was");
+    let pod = setup.pod_json("kept").await.expect("kept pod");
+    assert_eq!(phase(&pod), "Running");
+    assert_eq!(pod["status"]["containerStatuses"][0]["restartCount"], 0);
+    assert_eq!(condition(&pod, "Ready")["status"], "True");
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_probe_flips_ready() {
+    let setup = setup("agent-ready").await;
+    setup.runtime.set_exec_exit_code("web", 1);
+    let agent = setup.agent(|_| {}).await;
+    setup
+        .create_pod(
+            "web",
+            json!({"containers": [{"name": "web", "image": "busybox", "readinessProbe": {
+                "exec": {"command": ["cat", "/tmp/ready"]}, "periodSeconds": 1, "failureThreshold": 1
+            }}]}),
+        )
+        .await;
+    let pod = setup.wait_pod("web", LONG, |p| phase(p) == "Running").await;
+    assert_eq!(condition(&pod, "Ready")["status"], "False");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let pod = setup.pod_json("web").await.expect("pod");
+    assert_eq!(condition(&pod, "Ready")["message"], "containers with unready status: [web]", "{pod:#}");
+    assert_eq!(pod["status"]["containerStatuses"][0]["ready"], false);
+    setup.wait_events(LONG, |events| events.iter().any(|e| e.reason.as_deref() == Some("Unhealthy"))).await;
+
+    setup.runtime.set_exec_exit_code("web", 0);
+    let pod = setup.wait_pod("web", LONG, |p| condition(p, "Ready")["status"] == "True").await;
+    assert_eq!(pod["status"]["containerStatuses"][0]["ready"], true);
+    assert_eq!(condition(&pod, "ContainersReady")["status"], "True");
+    let execs = setup.runtime.execs();
+    assert!(execs.iter().any(|(name, command)| name == "web" && command == &["cat", "/tmp/ready"]), "{execs:?}");
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_pulls_back_off() {
+    let setup = setup("agent-pull").await;
+    setup.runtime.fail_pulls_of("nosuch:1.0", "manifest unknown");
+    let agent = setup.agent(|_| {}).await;
+    setup.create_pod("web", json!({"containers": [{"name": "web", "image": "nosuch:1.0"}]})).await;
+    let pod = setup
+        .wait_pod("web", LONG, |p| {
+            p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == "ImagePullBackOff"
+        })
+        .await;
+    assert_eq!(phase(&pod), "Pending");
+    assert_eq!(
+        pod["status"]["containerStatuses"][0]["state"]["waiting"]["message"],
+        "Back-off pulling image \"nosuch:1.0\""
+    );
+    let events = setup
+        .wait_events(LONG, |events| {
+            has_event(events, "Failed", "Failed to pull image \"nosuch:1.0\": manifest unknown")
+        })
+        .await;
+    assert!(has_event(&events, "Failed", "Error: ErrImagePull"));
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_liveness_probe_restarts_the_container() {
+    let setup = setup("agent-live").await;
+    setup.runtime.set_exec_exit_code("web", 1);
+    let agent = setup.agent(|_| {}).await;
+    let uid = setup
+        .create_pod(
+            "web",
+            json!({"terminationGracePeriodSeconds": 1, "containers": [{"name": "web", "image": "busybox", "livenessProbe": {
+                "exec": {"command": ["true"]}, "periodSeconds": 1, "failureThreshold": 2
+            }}]}),
+        )
+        .await;
+    let pod = setup
+        .wait_pod("web", LONG, |p| p["status"]["containerStatuses"][0]["restartCount"].as_u64().unwrap_or(0) >= 1)
+        .await;
+    // SIGTERM'd by the kubelet: exit 143, an error.
+    assert_eq!(pod["status"]["containerStatuses"][0]["lastState"]["terminated"]["exitCode"], 143);
+    let events = setup
+        .wait_events(LONG, |events| {
+            has_event(events, "Killing", "Container web failed liveness probe, will be restarted")
+        })
+        .await;
+    assert!(events.iter().any(|e| e.reason.as_deref() == Some("Unhealthy")
+        && e.message.as_deref().is_some_and(|m| m.starts_with("Liveness probe failed"))));
+    assert!(setup.runtime.containers(&uid).iter().any(|c| c.attempt == 1));
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn active_deadline_fails_the_pod_and_oom_kills_are_reported() {
+    let setup = setup("agent-deadline").await;
+    setup.runtime.set_behavior("oom", Behavior::oom_after(Duration::from_millis(100)));
+    let agent = setup.agent(|_| {}).await;
+    setup
+        .create_pod("slow", json!({"activeDeadlineSeconds": 2, "containers": [{"name": "web", "image": "busybox"}]}))
+        .await;
+    setup
+        .create_pod("oom", json!({"restartPolicy": "Never", "containers": [{"name": "oom", "image": "busybox"}]}))
+        .await;
+    let oom = setup.wait_pod("oom", LONG, |p| phase(p) == "Failed").await;
+    let terminated = &oom["status"]["containerStatuses"][0]["state"]["terminated"];
+    assert_eq!(terminated["reason"], "OOMKilled");
+    assert_eq!(terminated["exitCode"], 137);
+
+    let slow = setup.wait_pod("slow", LONG, |p| phase(p) == "Failed").await;
+    assert_eq!(slow["status"]["reason"], "DeadlineExceeded");
+    assert_eq!(slow["status"]["message"], "Pod was active on the node longer than the specified deadline");
+    assert!(slow["status"]["containerStatuses"][0]["state"]["terminated"].is_object(), "{slow:#}");
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sidecars_start_before_later_init_containers_and_stop_when_the_job_is_done() {
+    let setup = setup("agent-sidecar").await;
+    setup.runtime.set_behavior("setup", Behavior::exit_after(Duration::from_millis(100), 0));
+    setup.runtime.set_behavior("job", Behavior::exit_after(Duration::from_millis(300), 0));
+    let agent = setup.agent(|_| {}).await;
+    let uid = setup
+        .create_pod(
+            "job",
+            json!({
+                "restartPolicy": "Never",
+                "initContainers": [
+                    {"name": "proxy", "image": "busybox", "restartPolicy": "Always"},
+                    {"name": "setup", "image": "busybox"},
+                ],
+                "containers": [{"name": "job", "image": "busybox"}],
+            }),
+        )
+        .await;
+    let pod = setup.wait_pod("job", LONG, |p| phase(p) == "Succeeded").await;
+    assert_eq!(pod["status"]["containerStatuses"][0]["state"]["terminated"]["reason"], "Completed");
+    let containers = setup.runtime.containers(&uid);
+    let find = |name: &str| containers.iter().find(|c| c.name == name).cloned().expect(name);
+    let (proxy, init, job) = (find("proxy"), find("setup"), find("job"));
+    assert!(proxy.started_at <= Some(init.created_at), "the sidecar started before the next init container");
+    assert!(init.finished_at <= Some(job.created_at));
+    // The sidecar does not keep the pod alive, and is stopped once the job is done.
+    assert_eq!(proxy.state, ContainerState::Exited);
+    assert!(proxy.finished_at >= job.finished_at);
+    assert!(setup.runtime.stops().iter().any(|(name, _)| name == "proxy"));
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_init_container_fails_a_never_pod() {
+    let setup = setup("agent-initfail").await;
+    setup.runtime.set_behavior("setup", Behavior::exit_after(Duration::from_millis(50), 3));
+    let agent = setup.agent(|_| {}).await;
+    let uid = setup
+        .create_pod(
+            "web",
+            json!({
+                "restartPolicy": "Never",
+                "initContainers": [{"name": "setup", "image": "busybox"}],
+                "containers": [{"name": "web", "image": "busybox"}],
+            }),
+        )
+        .await;
+    let pod = setup.wait_pod("web", LONG, |p| phase(p) == "Failed").await;
+    assert_eq!(pod["status"]["initContainerStatuses"][0]["state"]["terminated"]["exitCode"], 3);
+    assert_eq!(pod["status"]["containerStatuses"][0]["state"]["waiting"]["reason"], "PodInitializing");
+    assert!(!setup.runtime.containers(&uid).iter().any(|c| c.name == "web"), "app containers never started");
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn image_held_by_the_node_runs_when_the_registry_is_unreachable() {
+    let setup = setup("agent-offline").await;
+    setup.runtime.fail_pulls_of("busybox", "dial tcp: lookup registry-1.docker.io: no such host");
+    setup.runtime.set_behavior("web", Behavior::exit_after(Duration::from_millis(100), 0));
+    let agent = setup.agent(|_| {}).await;
+    setup
+        .create_pod("web", json!({"restartPolicy": "Never", "containers": [{"name": "web", "image": "busybox"}]}))
+        .await;
+    setup.wait_pod("web", LONG, |p| phase(p) == "Succeeded").await;
+    let events = setup
+        .wait_events(LONG, |events| {
+            has_event(events, "Pulled", "Container image \"busybox\" already present on machine")
+        })
+        .await;
+    assert!(!events.iter().any(|e| e.reason.as_deref() == Some("Failed")), "no pull failure is reported");
+    assert_eq!(setup.runtime.pulls(), vec!["busybox".to_string()], "the pull was tried first (policy Always)");
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lifecycle_hooks_run_and_a_failed_post_start_kills_the_container() {
+    let setup = setup("agent-hooks").await;
+    setup.runtime.set_exec_exit_code("bad", 1);
+    let agent = setup.agent(|_| {}).await;
+    setup
+        .create_pod(
+            "web",
+            json!({"terminationGracePeriodSeconds": 5, "containers": [{"name": "web", "image": "busybox", "lifecycle": {
+                "postStart": {"exec": {"command": ["touch", "/started"]}},
+                "preStop": {"exec": {"command": ["nginx", "-s", "quit"]}},
+            }}]}),
+        )
+        .await;
+    let bad = setup
+        .create_pod(
+            "bad",
+            json!({"restartPolicy": "Never", "containers": [{"name": "bad", "image": "busybox", "lifecycle": {
+                "postStart": {"exec": {"command": ["false"]}},
+            }}]}),
+        )
+        .await;
+    setup.wait_pod("web", LONG, |p| condition(p, "Ready")["status"] == "True").await;
+    let execs = setup.runtime.execs();
+    assert!(execs.contains(&("web".to_string(), vec!["touch".to_string(), "/started".to_string()])), "{execs:?}");
+
+    setup.pods().delete("web", &DeleteParams::default()).await.expect("delete");
+    let started = Instant::now();
+    while setup.pod_json("web").await.is_some() {
+        assert!(started.elapsed() < LONG, "pod was never removed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let execs = setup.runtime.execs();
+    let quit = vec!["nginx".to_string(), "-s".to_string(), "quit".to_string()];
+    assert!(execs.contains(&("web".to_string(), quit)), "preStop ran: {execs:?}");
+
+    let pod = setup.wait_pod("bad", LONG, |p| phase(p) == "Failed").await;
+    assert_eq!(pod["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"], 143, "{pod:#}");
+    setup.wait_events(LONG, |events| has_event(events, "FailedPostStartHook", "PostStartHook failed")).await;
+    assert_eq!(setup.runtime.containers(&bad).len(), 1, "restartPolicy Never: not restarted");
+    agent.stop().await;
+}

@@ -1,0 +1,646 @@
+//! [`NodeRuntime`]: the agent's [`Runtime`] over this crate's parts, as containerd's CRI
+//! plugin is the kubelet's: the image store and puller for images, one `peapod shim` per pod
+//! for the sandbox (IPC/UTS namespaces, container stdio, logs and exit codes), bundles built
+//! by [`crate::container::build_spec`] on overlay root filesystems, the OCI runtime binary
+//! for exec, and the pod cgroup.
+//!
+//! On disk, per pod, `DATA_DIR/agent/sandboxes/<pod uid>/`: the shim's directory (its socket,
+//! pid and container records), `sandbox.json` (what the sandbox was created with),
+//! `bundles/<container id>/config.json`, `meta/<container id>.json` ([`ContainerMeta`]: the
+//! Kubernetes identity of a container, and its exit once seen, so that statuses survive the
+//! shim's shutdown) and `shm/` (the pod's `/dev/shm`, a tmpfs). Everything is found again
+//! from these files after an agent restart; nothing is held only in memory.
+//!
+//! It must not interpret Kubernetes semantics (restart policy, probes): that is the agent's.
+
+mod images;
+mod meta;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use agent::runtime::{
+    ContainerConfig, ContainerEvent, ContainerState, ContainerStatus, ExecOutput, ExecStreams, ImageInfo, RegistryAuth,
+    Result, Runtime, RuntimeError, SandboxConfig,
+};
+use async_trait::async_trait;
+use jiff::Timestamp;
+use nix::sys::signal::Signal;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{Mutex, broadcast};
+
+use crate::container::cgroups::Cgroups;
+use crate::container::{ExecStdio, OciRuntime, SandboxInfo, build_spec, resolve_user, write_bundle};
+use crate::image::pull::Puller;
+use crate::image::store::ImageStore;
+use crate::shim::{ContainerInfo, CreateContainer, ShimClient, ShimError, Status};
+use meta::{ContainerMeta, SandboxRecord};
+
+/// How the node runtime is put together; the binary fills it from its flags.
+pub struct NodeRuntimeConfig {
+    /// `DATA_DIR/agent`.
+    pub agent_dir: PathBuf,
+    /// The executable that runs `<exe> <shim_args_prefix...> --pod-dir ...` (the peapod binary
+    /// and `["shim"]`).
+    pub shim_exe: PathBuf,
+    pub shim_args_prefix: Vec<String>,
+    pub oci_runtime: OciRuntime,
+    /// `/sys/fs/cgroup` (a fake root in tests).
+    pub cgroup_root: PathBuf,
+}
+
+pub struct NodeRuntime {
+    store: ImageStore,
+    puller: Puller,
+    oci: OciRuntime,
+    cgroups: Cgroups,
+    sandboxes_dir: PathBuf,
+    logs_dir: PathBuf,
+    shim_exe: PathBuf,
+    shim_args_prefix: Vec<String>,
+    /// Connected shims by pod uid; a pod absent here is connected to on first use.
+    shims: Mutex<HashMap<String, Arc<ShimClient>>>,
+    events: broadcast::Sender<ContainerEvent>,
+    rlimit_nofile_max: u64,
+}
+
+/// How long a container may take to die after SIGKILL before `stop_container` gives up.
+const KILL_WAIT: Duration = Duration::from_secs(10);
+/// The pod's `/dev/shm`, as containerd sizes the sandbox's.
+const SHM_SIZE: &str = "size=65536k";
+
+impl NodeRuntime {
+    pub fn new(config: NodeRuntimeConfig) -> Result<Arc<NodeRuntime>> {
+        let data_dir = config.agent_dir.parent().map(Path::to_path_buf).unwrap_or_else(|| config.agent_dir.clone());
+        let store = ImageStore::open(&data_dir).map_err(other)?;
+        let registries_path = crate::image::pull::registries_path(&data_dir);
+        let registries = if registries_path.exists() {
+            crate::image::registries::Registries::load(&registries_path).map_err(other)?
+        } else {
+            crate::image::registries::Registries::default()
+        };
+        let cgroups = Cgroups::detect(&config.cgroup_root).map_err(other)?;
+        let sandboxes_dir = config.agent_dir.join("sandboxes");
+        let logs_dir = config.agent_dir.join("logs");
+        for dir in [&sandboxes_dir, &logs_dir] {
+            std::fs::create_dir_all(dir).map_err(|e| RuntimeError::Other(format!("create {}: {e}", dir.display())))?;
+        }
+        let rlimit_nofile_max = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+            .map(|(_, hard)| hard)
+            .unwrap_or(1024);
+        let (events, _) = broadcast::channel(1024);
+        Ok(Arc::new(NodeRuntime {
+            puller: Puller::new(store.clone(), registries),
+            store,
+            oci: config.oci_runtime,
+            cgroups,
+            sandboxes_dir,
+            logs_dir,
+            shim_exe: config.shim_exe,
+            shim_args_prefix: config.shim_args_prefix,
+            shims: Mutex::new(HashMap::new()),
+            events,
+            rlimit_nofile_max,
+        }))
+    }
+
+    /// The image store, for the agent's start-up import and image garbage collection.
+    pub fn image_store(&self) -> &ImageStore {
+        &self.store
+    }
+
+    /// `DATA_DIR/agent/logs`: where pods' log directories go.
+    pub fn logs_dir(&self) -> &Path {
+        &self.logs_dir
+    }
+
+    fn pod_dir(&self, pod_uid: &str) -> Result<PathBuf> {
+        check_name(pod_uid)?;
+        Ok(self.sandboxes_dir.join(pod_uid))
+    }
+
+    /// The pod's shim, connecting (re-adopting) when this process has not talked to it yet.
+    async fn shim(&self, pod_uid: &str) -> Result<Arc<ShimClient>> {
+        if let Some(shim) = self.shims.lock().await.get(pod_uid) {
+            return Ok(shim.clone());
+        }
+        let pod_dir = self.pod_dir(pod_uid)?;
+        let shim = Arc::new(
+            ShimClient::connect(&pod_dir).await.map_err(|_| RuntimeError::NotFound(format!("sandbox {pod_uid}")))?,
+        );
+        self.adopt(pod_uid, shim.clone()).await;
+        Ok(shim)
+    }
+
+    /// Remembers a shim and forwards its exits as [`ContainerEvent`]s, recording each exit
+    /// (and whether the kernel OOM-killed the container) in the container's meta first.
+    async fn adopt(&self, pod_uid: &str, shim: Arc<ShimClient>) {
+        self.shims.lock().await.insert(pod_uid.to_string(), shim.clone());
+        let Ok(mut exits) = shim.subscribe().await else { return };
+        let events = self.events.clone();
+        let cgroups = self.cgroups.clone();
+        let pod_uid = pod_uid.to_string();
+        let meta_dir = shim.pod_dir().join("meta");
+        // Exits that happened before the subscription are in `state`; record them too.
+        if let Ok(containers) = shim.state().await {
+            for info in containers.iter().filter(|info| info.status == Status::Exited) {
+                record_exit(
+                    &cgroups,
+                    &meta_dir,
+                    &pod_uid,
+                    &info.id,
+                    info.exit_code.unwrap_or(255),
+                    info.finished_at.as_deref(),
+                );
+            }
+        }
+        tokio::spawn(async move {
+            while let Some(exit) = exits.recv().await {
+                record_exit(&cgroups, &meta_dir, &pod_uid, &exit.id, exit.exit_code, Some(&exit.finished_at));
+                let _ = events.send(ContainerEvent { pod_uid: pod_uid.clone(), container_id: exit.id });
+            }
+        });
+    }
+
+    /// The pod a container belongs to, from the meta files.
+    fn pod_of(&self, container_id: &str) -> Result<String> {
+        check_name(container_id)?;
+        let entries = std::fs::read_dir(&self.sandboxes_dir).map_err(other)?;
+        for entry in entries.flatten() {
+            if entry.path().join("meta").join(format!("{container_id}.json")).is_file() {
+                return Ok(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        Err(RuntimeError::NotFound(format!("container {container_id}")))
+    }
+
+    async fn container_info(&self, pod_uid: &str, container_id: &str) -> Result<Option<ContainerInfo>> {
+        let shim = self.shim(pod_uid).await?;
+        let state = shim.state().await.map_err(shim_error)?;
+        Ok(state.into_iter().find(|info| info.id == container_id))
+    }
+
+    async fn wait_exited(&self, pod_uid: &str, container_id: &str, deadline: Instant) -> Result<bool> {
+        loop {
+            match self.container_info(pod_uid, container_id).await? {
+                None => return Ok(true),
+                Some(info) if info.status != Status::Running => return Ok(true),
+                Some(_) if Instant::now() >= deadline => return Ok(false),
+                Some(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Runtime for NodeRuntime {
+    fn runtime_version(&self) -> String {
+        self.oci.runtime_version()
+    }
+
+    async fn image_status(&self, image: &str) -> Result<Option<ImageInfo>> {
+        images::image_status(&self.store, image).await
+    }
+
+    async fn pull_image(&self, image: &str, auth: &[RegistryAuth]) -> Result<ImageInfo> {
+        images::pull_image(&self.puller, &self.store, image, auth).await
+    }
+
+    async fn list_images(&self) -> Result<Vec<ImageInfo>> {
+        images::list_images(&self.store).await
+    }
+
+    async fn run_pod_sandbox(&self, config: &SandboxConfig) -> Result<()> {
+        let pod_dir = self.pod_dir(&config.pod_uid)?;
+        if self.shim(&config.pod_uid).await.is_ok() {
+            return Ok(());
+        }
+        for sub in ["meta", "bundles", "shm"] {
+            std::fs::create_dir_all(pod_dir.join(sub)).map_err(other)?;
+        }
+        std::fs::create_dir_all(&config.log_directory).map_err(other)?;
+        let shm = pod_dir.join("shm");
+        if !crate::image::snapshot::is_mountpoint(&shm) {
+            nix::mount::mount(
+                Some("shm"),
+                &shm,
+                Some("tmpfs"),
+                nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV | nix::mount::MsFlags::MS_NOEXEC,
+                Some(SHM_SIZE),
+            )
+            .map_err(|e| RuntimeError::Other(format!("mount the pod's /dev/shm: {e}")))?;
+        }
+        let cgroups = self.cgroups.clone();
+        let (uid, resources) = (config.pod_uid.clone(), config.resources.clone());
+        tokio::task::spawn_blocking(move || cgroups.create_pod_cgroup(&uid, &resources))
+            .await
+            .map_err(other)?
+            .map_err(other)?;
+        SandboxRecord::from_config(config).write(&pod_dir)?;
+        let args: Vec<&str> = self.shim_args_prefix.iter().map(String::as_str).collect();
+        let shim = ShimClient::spawn(
+            &self.shim_exe,
+            &args,
+            &pod_dir,
+            &self.oci.binary,
+            &self.oci.root,
+            Some(&config.hostname),
+        )
+        .await
+        .map_err(shim_error)?;
+        self.adopt(&config.pod_uid, Arc::new(shim)).await;
+        Ok(())
+    }
+
+    async fn stop_pod_sandbox(&self, pod_uid: &str) -> Result<()> {
+        let shim = self.shims.lock().await.remove(pod_uid);
+        let shim = match shim {
+            Some(shim) => Some(shim),
+            None => ShimClient::connect(&self.pod_dir(pod_uid)?).await.ok().map(Arc::new),
+        };
+        let Some(shim) = shim else { return Ok(()) };
+        // Record every exit before the shim forgets its containers.
+        let meta_dir = shim.pod_dir().join("meta");
+        for info in shim.state().await.map_err(shim_error)? {
+            if info.status == Status::Running {
+                let _ = shim.kill(&info.id, Signal::SIGKILL).await;
+            }
+        }
+        let deadline = Instant::now() + KILL_WAIT;
+        loop {
+            let state = shim.state().await.map_err(shim_error)?;
+            if state.iter().all(|info| info.status != Status::Running) || Instant::now() >= deadline {
+                for info in state.iter().filter(|info| info.status == Status::Exited) {
+                    record_exit(
+                        &self.cgroups,
+                        &meta_dir,
+                        pod_uid,
+                        &info.id,
+                        info.exit_code.unwrap_or(255),
+                        info.finished_at.as_deref(),
+                    );
+                }
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        match Arc::try_unwrap(shim) {
+            Ok(shim) => shim.shutdown().await.map_err(shim_error),
+            Err(_) => Ok(()),
+        }
+    }
+
+    async fn remove_pod_sandbox(&self, pod_uid: &str) -> Result<()> {
+        self.stop_pod_sandbox(pod_uid).await?;
+        let pod_dir = self.pod_dir(pod_uid)?;
+        let store = self.store.clone();
+        let cgroups = self.cgroups.clone();
+        let uid = pod_uid.to_string();
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            for meta in ContainerMeta::list(&pod_dir.join("meta")) {
+                store.remove_rootfs(&meta.id).map_err(other)?;
+            }
+            let shm = pod_dir.join("shm");
+            if crate::image::snapshot::is_mountpoint(&shm) {
+                nix::mount::umount2(&shm, nix::mount::MntFlags::MNT_DETACH).map_err(other)?;
+            }
+            cgroups.remove_pod_cgroup(&uid).map_err(other)?;
+            match std::fs::remove_dir_all(&pod_dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(other(e)),
+                _ => Ok(()),
+            }
+        })
+        .await
+        .map_err(other)?
+    }
+
+    async fn list_pod_sandboxes(&self) -> Result<Vec<String>> {
+        let entries = std::fs::read_dir(&self.sandboxes_dir).map_err(other)?;
+        Ok(entries
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect())
+    }
+
+    async fn remove_pod_logs(&self, pod_uid: &str) -> Result<()> {
+        check_name(pod_uid)?;
+        let suffix = format!("_{pod_uid}");
+        for entry in std::fs::read_dir(&self.logs_dir).map_err(other)?.flatten() {
+            if entry.file_name().to_string_lossy().ends_with(&suffix) {
+                std::fs::remove_dir_all(entry.path()).map_err(other)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn create_container(&self, pod_uid: &str, config: &ContainerConfig) -> Result<String> {
+        let shim = self.shim(pod_uid).await?;
+        let pod_dir = self.pod_dir(pod_uid)?;
+        let sandbox = SandboxRecord::read(&pod_dir)?;
+        let id = new_container_id();
+        let record = self.store.get(&config.image.id).or_else(|_| self.store.get(&config.image_ref)).map_err(|e| {
+            RuntimeError::CreateContainer(format!("image {:?} is not in the store: {e}", config.image_ref))
+        })?;
+        let meta = ContainerMeta::new(&id, config);
+        meta.write(&pod_dir.join("meta"))?;
+        let store = self.store.clone();
+        let cid = id.clone();
+        let rootfs = tokio::task::spawn_blocking(move || store.prepare_rootfs(&cid, &record))
+            .await
+            .map_err(other)?
+            .map_err(|e| RuntimeError::CreateContainer(format!("prepare the root filesystem: {e}")))?;
+        let user = resolve_user(
+            &rootfs,
+            config.image.config.user.as_deref(),
+            config.security.run_as_user,
+            config.security.run_as_group,
+            &config.security.supplemental_groups,
+        )
+        .map_err(|e| RuntimeError::CreateContainer(e.to_string()))?;
+        let shim_ns = PathBuf::from(format!("/proc/{}/ns", shim.pid()));
+        let info = SandboxInfo {
+            hostname: sandbox.hostname.clone(),
+            netns_path: sandbox.netns_path.clone(),
+            ipc_ns_path: Some(shim_ns.join("ipc")),
+            uts_ns_path: Some(shim_ns.join("uts")),
+            shm_path: Some(pod_dir.join("shm")),
+        };
+        let cgroups_path = Cgroups::container_cgroups_path(pod_uid, &id).map_err(other)?;
+        let mut spec = build_spec(&info, config, &rootfs, user, &cgroups_path, self.rlimit_nofile_max)
+            .map_err(|e| RuntimeError::CreateContainer(e.to_string()))?;
+        // crun compiles a seccomp profile in ~40 ms per container; reuse the first compile.
+        self.oci.use_cached_seccomp(&mut spec);
+        let bundle = pod_dir.join("bundles").join(&id);
+        write_bundle(&bundle, &spec).map_err(|e| RuntimeError::CreateContainer(e.to_string()))?;
+        if let Some(dir) = config.log_path.parent() {
+            std::fs::create_dir_all(dir).map_err(other)?;
+        }
+        let request = CreateContainer {
+            id: id.clone(),
+            bundle,
+            log_path: config.log_path.clone(),
+            stdin: config.stdin,
+            tty: config.tty,
+            log_max_size: None,
+            log_max_files: None,
+        };
+        if let Err(error) = shim.create(&request).await {
+            let _ = self.store.remove_rootfs(&id);
+            let _ = std::fs::remove_file(pod_dir.join("meta").join(format!("{id}.json")));
+            return Err(RuntimeError::CreateContainer(error.to_string()));
+        }
+        self.oci.remember_seccomp(&id, &spec);
+        Ok(id)
+    }
+
+    async fn start_container(&self, container_id: &str) -> Result<()> {
+        let pod_uid = self.pod_of(container_id)?;
+        let shim = self.shim(&pod_uid).await?;
+        shim.start(container_id).await.map_err(|e| RuntimeError::StartContainer(e.to_string()))?;
+        Ok(())
+    }
+
+    async fn stop_container(&self, container_id: &str, grace: Duration) -> Result<()> {
+        let pod_uid = self.pod_of(container_id)?;
+        let shim = self.shim(&pod_uid).await?;
+        let meta = ContainerMeta::read(&self.pod_dir(&pod_uid)?.join("meta"), container_id)?;
+        let signal = meta.stop_signal.as_deref().and_then(parse_signal).unwrap_or(Signal::SIGTERM);
+        if !grace.is_zero() {
+            shim.kill(container_id, signal).await.map_err(shim_error)?;
+            if self.wait_exited(&pod_uid, container_id, Instant::now() + grace).await? {
+                return Ok(());
+            }
+        }
+        shim.kill(container_id, Signal::SIGKILL).await.map_err(shim_error)?;
+        if self.wait_exited(&pod_uid, container_id, Instant::now() + KILL_WAIT).await? {
+            Ok(())
+        } else {
+            Err(RuntimeError::Other(format!("container {container_id} did not die after SIGKILL")))
+        }
+    }
+
+    async fn remove_container(&self, container_id: &str) -> Result<()> {
+        let pod_uid = self.pod_of(container_id)?;
+        let pod_dir = self.pod_dir(&pod_uid)?;
+        let meta_dir = pod_dir.join("meta");
+        if let Ok(shim) = self.shim(&pod_uid).await {
+            if let Some(info) = shim.state().await.map_err(shim_error)?.into_iter().find(|i| i.id == container_id)
+                && info.status == Status::Exited
+            {
+                record_exit(
+                    &self.cgroups,
+                    &meta_dir,
+                    &pod_uid,
+                    container_id,
+                    info.exit_code.unwrap_or(255),
+                    info.finished_at.as_deref(),
+                );
+            }
+            match shim.delete(container_id).await {
+                Ok(()) | Err(ShimError::NotFound(_)) => {}
+                Err(error) => return Err(shim_error(error)),
+            }
+        }
+        let store = self.store.clone();
+        let id = container_id.to_string();
+        tokio::task::spawn_blocking(move || store.remove_rootfs(&id)).await.map_err(other)?.map_err(other)?;
+        let _ = std::fs::remove_dir_all(pod_dir.join("bundles").join(container_id));
+        let _ = std::fs::remove_file(meta_dir.join(format!("{container_id}.json")));
+        Ok(())
+    }
+
+    async fn list_containers(&self, pod_uid: &str) -> Result<Vec<ContainerStatus>> {
+        let pod_dir = self.pod_dir(pod_uid)?;
+        let metas = ContainerMeta::list(&pod_dir.join("meta"));
+        let live: HashMap<String, ContainerInfo> = match self.shim(pod_uid).await {
+            Ok(shim) => shim.state().await.map_err(shim_error)?.into_iter().map(|i| (i.id.clone(), i)).collect(),
+            Err(_) => HashMap::new(),
+        };
+        Ok(metas.into_iter().map(|meta| meta.status(live.get(&meta.id))).collect())
+    }
+
+    fn subscribe_events(&self) -> broadcast::Receiver<ContainerEvent> {
+        self.events.subscribe()
+    }
+
+    async fn exec_sync(&self, container_id: &str, command: &[String], timeout: Duration) -> Result<ExecOutput> {
+        let (exit_code, stdout, stderr) = self
+            .oci
+            .exec_sync(container_id, command, &[], timeout)
+            .await
+            .map_err(|e| RuntimeError::Other(e.to_string()))?;
+        Ok(ExecOutput { exit_code, stdout, stderr })
+    }
+
+    async fn exec(&self, container_id: &str, command: &[String], streams: ExecStreams) -> Result<i32> {
+        let mut process = self
+            .oci
+            .exec_streaming(container_id, command, &[], streams.tty, streams.stdin.is_some())
+            .await
+            .map_err(|e| RuntimeError::Other(e.to_string()))?;
+        let ExecStreams { stdin, stdout, stderr, resize, .. } = streams;
+        if let (Some(mut resize), Some(handle)) = (resize, process.resize_handle().map_err(other)?) {
+            tokio::spawn(async move {
+                while let Some(size) = resize.recv().await {
+                    let _ = handle.resize(size.width, size.height);
+                }
+            });
+        }
+        let pumps = match process.stdio.take() {
+            Some(ExecStdio::Pipes { stdin: child_stdin, stdout: child_stdout, stderr: child_stderr }) => {
+                let input = async move {
+                    if let (Some(mut from), Some(mut to)) = (stdin, child_stdin) {
+                        let _ = tokio::io::copy(&mut from, &mut to).await;
+                        let _ = to.shutdown().await;
+                    }
+                };
+                tokio::spawn(input);
+                let out = copy_out(child_stdout, stdout);
+                let err = copy_out(child_stderr, stderr);
+                tokio::join!(out, err);
+                Ok(())
+            }
+            Some(ExecStdio::Tty { master }) => {
+                let master = tokio::fs::File::from_std(std::fs::File::from(master));
+                let reader = master.try_clone().await.map_err(other)?;
+                if let Some(mut from) = stdin {
+                    let mut writer = master;
+                    tokio::spawn(async move {
+                        let _ = tokio::io::copy(&mut from, &mut writer).await;
+                    });
+                }
+                // The pty answers EIO once the last process holding the terminal exits.
+                copy_out(reader, stdout).await;
+                Ok(())
+            }
+            None => Ok(()),
+        };
+        pumps?;
+        process.wait().await.map_err(other)
+    }
+
+    async fn attach(&self, container_id: &str, _streams: ExecStreams) -> Result<()> {
+        Err(RuntimeError::Other(format!("attach to container {container_id}: not supported by this runtime yet")))
+    }
+}
+
+/// Copies a child's output to a client stream (or drains it when the client did not ask).
+async fn copy_out(
+    mut from: impl tokio::io::AsyncRead + Unpin,
+    to: Option<Box<dyn tokio::io::AsyncWrite + Send + Unpin>>,
+) {
+    match to {
+        Some(mut to) => {
+            let _ = tokio::io::copy(&mut from, &mut to).await;
+            let _ = to.flush().await;
+        }
+        None => {
+            let mut sink = [0u8; 8192];
+            while matches!(from.read(&mut sink).await, Ok(n) if n > 0) {}
+        }
+    }
+}
+
+/// Writes an exit into the container's meta once (the first observation wins), with the
+/// OOM verdict read from its cgroup while the cgroup still exists.
+fn record_exit(
+    cgroups: &Cgroups,
+    meta_dir: &Path,
+    pod_uid: &str,
+    container_id: &str,
+    exit_code: i32,
+    finished_at: Option<&str>,
+) {
+    let Ok(mut meta) = ContainerMeta::read(meta_dir, container_id) else { return };
+    if meta.exit_code.is_some() {
+        return;
+    }
+    let oom = Cgroups::container_cgroups_path(pod_uid, container_id)
+        .ok()
+        .and_then(|path| cgroups.oom_killed(&path).ok())
+        .unwrap_or(false);
+    meta.exit_code = Some(exit_code);
+    meta.finished_at = finished_at.map(str::to_string);
+    meta.oom_killed = oom;
+    if let Err(error) = meta.write(meta_dir) {
+        tracing::warn!("recording the exit of container {container_id}: {error}");
+    }
+}
+
+fn parse_signal(name: &str) -> Option<Signal> {
+    let name = name.trim();
+    if let Ok(number) = name.parse::<i32>() {
+        return Signal::try_from(number).ok();
+    }
+    let upper = name.to_ascii_uppercase();
+    let full = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    full.parse().ok()
+}
+
+/// 32 random hex characters, like (half) a containerd container id.
+fn new_container_id() -> String {
+    let mut bytes = [0u8; 16];
+    if let Ok(mut file) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = file.read_exact(&mut bytes);
+    }
+    if bytes == [0u8; 16] {
+        let nanos = Timestamp::now().as_nanosecond();
+        bytes = (nanos as u128 ^ ((std::process::id() as u128) << 64)).to_le_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Pod uids and container ids become path components: refuse anything else.
+fn check_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    if ok { Ok(()) } else { Err(RuntimeError::Other(format!("invalid identifier {name:?}"))) }
+}
+
+fn other(error: impl std::fmt::Display) -> RuntimeError {
+    RuntimeError::Other(error.to_string())
+}
+
+fn shim_error(error: ShimError) -> RuntimeError {
+    match error {
+        ShimError::NotFound(message) => RuntimeError::NotFound(message),
+        other => RuntimeError::Other(other.to_string()),
+    }
+}
+
+/// The agent's [`ContainerState`] of a shim record.
+fn container_state(status: Status) -> ContainerState {
+    match status {
+        Status::Created => ContainerState::Created,
+        Status::Running => ContainerState::Running,
+        Status::Exited => ContainerState::Exited,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_signals_parse_as_images_write_them() {
+        assert_eq!(parse_signal("SIGQUIT"), Some(Signal::SIGQUIT));
+        assert_eq!(parse_signal("quit"), Some(Signal::SIGQUIT));
+        assert_eq!(parse_signal("9"), Some(Signal::SIGKILL));
+        assert_eq!(parse_signal("SIGNOPE"), None);
+    }
+
+    #[test]
+    fn identifiers_that_could_escape_a_directory_are_refused() {
+        assert!(check_name("0123abcd-ef").is_ok());
+        for bad in ["", "..", ".hidden", "a/b", "a b"] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(new_container_id().len(), 32);
+    }
+}
