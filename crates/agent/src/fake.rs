@@ -84,6 +84,7 @@ struct State {
     stops: Vec<(String, Duration)>,
     removed_logs: Vec<String>,
     next_id: u64,
+    down: bool,
 }
 
 /// The in-memory runtime. Clone the `Arc` to share it between agent incarnations (an agent
@@ -202,6 +203,11 @@ impl FakeRuntime {
         self.lock().execs.clone()
     }
 
+    /// Makes image listing fail, as a runtime that does not answer.
+    pub fn set_down(&self, down: bool) {
+        self.lock().down = down;
+    }
+
     pub fn removed_logs(&self) -> Vec<String> {
         self.lock().removed_logs.clone()
     }
@@ -279,7 +285,11 @@ impl Runtime for FakeRuntime {
     }
 
     async fn list_images(&self) -> Result<Vec<ImageInfo>> {
-        Ok(self.lock().images.values().cloned().collect())
+        let state = self.lock();
+        if state.down {
+            return Err(RuntimeError::Other("connection refused".into()));
+        }
+        Ok(state.images.values().cloned().collect())
     }
 
     async fn run_pod_sandbox(&self, config: &SandboxConfig) -> Result<()> {

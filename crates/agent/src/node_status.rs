@@ -250,11 +250,12 @@ impl NodeStatusBuilder {
     /// The status without the heartbeat times (for change detection) and with them.
     pub async fn status(&mut self, pressure: Pressure) -> Value {
         let capacity = self.capacity();
-        let images = match self.runtime.list_images().await {
-            Ok(images) => images,
+        // The runtime answering is the readiness check (the kubelet's runtime status check).
+        let (images, runtime_ok) = match self.runtime.list_images().await {
+            Ok(images) => (images, true),
             Err(error) => {
-                tracing::warn!(%error, "could not list images for the node status");
-                Vec::new()
+                tracing::warn!(%error, "the container runtime does not answer; reporting the node not ready");
+                (Vec::new(), false)
             }
         };
         let images: Vec<Value> = images
@@ -290,7 +291,11 @@ impl NodeStatusBuilder {
                     ("KubeletHasSufficientPID", "kubelet has sufficient PID available"),
                 ],
             ),
-            condition("Ready", true, [("KubeletReady", "kubelet is posting ready status"), ("", "")]),
+            condition(
+                "Ready",
+                runtime_ok,
+                [("KubeletReady", "kubelet is posting ready status"), ("KubeletNotReady", "container runtime is down")],
+            ),
         ];
         let now = jiff::Timestamp::now();
         let conditions: Vec<Value> = conditions
@@ -442,6 +447,41 @@ mod tests {
         assert_eq!(allocatable.ephemeral_storage_bytes, 900);
         assert_eq!(allocatable.cpu_millis, 2000);
         assert_eq!(allocatable.pods, 110);
+    }
+
+    #[tokio::test]
+    async fn ready_follows_the_runtime_and_keeps_transition_times() {
+        use std::net::{IpAddr, Ipv4Addr};
+        let runtime = Arc::new(crate::fake::FakeRuntime::new());
+        runtime.add_image("nginx:1.27");
+        let mut config = AgentConfig::new("n1", "/tmp", IpAddr::V4(Ipv4Addr::new(10, 0, 0, 5)));
+        config.cpu_millis = Some(2000);
+        let host = HostInfo::detect(Path::new("/tmp"));
+        let mut builder = NodeStatusBuilder::new(config, host, runtime.clone(), "10.42.0.0/24".into());
+        let calm = Pressure { memory: false, disk: false, pid: false };
+        let status = builder.status(calm).await;
+        let ready = |status: &Value| {
+            status["conditions"].as_array().and_then(|c| c.iter().find(|c| c["type"] == "Ready")).cloned()
+        };
+        let first = ready(&status).expect("Ready");
+        assert_eq!((first["status"].as_str(), first["reason"].as_str()), (Some("True"), Some("KubeletReady")));
+        assert_eq!(status["capacity"]["cpu"], "2");
+        assert_eq!(status["images"][0]["names"][1], "docker.io/library/nginx:1.27");
+        assert_eq!(status["nodeInfo"]["containerRuntimeVersion"], "fake://0.1.0");
+        let again = builder.status(calm).await;
+        assert_eq!(without_heartbeats(&again), without_heartbeats(&status), "nothing changed");
+
+        runtime.set_down(true);
+        let down = ready(&builder.status(calm).await).expect("Ready");
+        assert_eq!((down["status"].as_str(), down["reason"].as_str()), (Some("False"), Some("KubeletNotReady")));
+        let pressured = builder.status(Pressure { memory: true, disk: true, pid: false }).await;
+        let reasons: Vec<&str> =
+            pressured["conditions"].as_array().into_iter().flatten().filter_map(|c| c["reason"].as_str()).collect();
+        assert!(reasons.contains(&"KubeletHasInsufficientMemory") && reasons.contains(&"KubeletHasDiskPressure"));
+        let node = builder.node_object(pressured);
+        assert_eq!(node["spec"]["podCIDR"], "10.42.0.0/24");
+        assert_eq!(node["metadata"]["labels"]["kubernetes.io/hostname"], "n1");
+        let _: Node = serde_json::from_value(node).expect("a valid Node");
     }
 
     #[test]

@@ -178,6 +178,8 @@ impl Runtime for HostRuntime {
 #[derive(Default)]
 struct FakeLocator {
     containers: Mutex<HashMap<(String, String, String, bool), LocatedContainer>>,
+    /// How often each pod was looked up (a follower asks while it follows).
+    lookups: Mutex<HashMap<String, usize>>,
 }
 
 impl FakeLocator {
@@ -196,6 +198,7 @@ impl FakeLocator {
 
 impl ContainerLocator for FakeLocator {
     fn locate(&self, namespace: &str, pod: &str, container: &str, previous: bool) -> Option<LocatedContainer> {
+        *self.lookups.lock().unwrap().entry(pod.to_string()).or_default() += 1;
         self.containers.lock().unwrap().get(&(namespace.into(), pod.into(), container.into(), previous)).cloned()
     }
 
@@ -415,6 +418,26 @@ fn logs_follow_streams_appended_lines_until_the_container_stops() {
         assert!(status.success(), "{version}: kubectl logs -f ended with {status}: {stderr}");
         assert!(rest.is_empty(), "{version}: unexpected lines {rest:?}");
     }
+}
+
+#[test]
+fn logs_follow_stops_on_the_agent_when_kubectl_goes_away() {
+    let f = fixture();
+    let namespace = f.server.fresh_namespace("follow-gone");
+    create_pod(&namespace, "gone", &["app"], true);
+    let dir = write_logs(&namespace, "gone", "app", &[("0.log", record(jiff::Timestamp::now(), "stdout", "F", "hello"))]);
+    f.locator.put(&namespace, "gone", "app", false, located(&dir.join("0.log"), true));
+    let lookups = || f.locator.lookups.lock().unwrap().get("gone").copied().unwrap_or(0);
+    let mut follower = f.server.kubectl_background(Kubectl::V1_33, &["logs", "-f", "-n", &namespace, "gone"]);
+    follower.wait_for_line(Duration::from_secs(20), |l| l == "hello");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(lookups() > 2, "the agent polls the container while following");
+    drop(follower);
+    // The agent notices within a few polls, then stops asking.
+    std::thread::sleep(Duration::from_secs(2));
+    let settled = lookups();
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(lookups(), settled, "the agent still follows a log nobody reads");
 }
 
 /// Registers a running container for exec and attach.

@@ -554,6 +554,14 @@ async fn bad_requests_get_errors_and_one_shim_serves_a_pod() {
     // A failed create leaves nothing behind.
     assert_eq!(shim.state().await.unwrap().len(), 1);
     assert_eq!(env.runtime_containers(), vec!["err-one".to_string()]);
+    // An id the runtime holds already (its state directory exists, not made by this
+    // shim) is refused and left alone.
+    let foreign = env.runtime_root.join("err-foreign");
+    std::fs::create_dir(&foreign).unwrap();
+    let clash = env.create_spec(&shim, "err-foreign", &["true"]);
+    assert!(matches!(shim.create(&clash).await, Err(ShimError::AlreadyExists(_))));
+    assert!(foreign.is_dir());
+    std::fs::remove_dir(&foreign).unwrap();
     // A created container cannot be started twice.
     shim.start("err-one").await.unwrap();
     assert!(matches!(shim.start("err-one").await, Err(ShimError::Invalid(_))));

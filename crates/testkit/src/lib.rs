@@ -10,6 +10,7 @@
 //! the outside, exactly as a user's kubectl sees it.
 
 mod http;
+mod images;
 mod kubectl;
 mod process;
 mod server;
@@ -17,6 +18,7 @@ mod sim_nodes;
 mod table;
 
 pub use http::{HttpResponse, Request};
+pub use images::quickstart_images;
 pub use kubectl::Kubectl;
 pub use process::{Background, Output};
 pub use server::{Server, ServerOptions, peapod_bin};

@@ -63,8 +63,18 @@ pub struct ServerOptions {
     pub data_dir: Option<PathBuf>,
     /// Extra flags for `peapod server`.
     pub extra_args: Vec<String>,
-    /// Run the in-process node agent (real containers: needs root). Default: `--disable-agent`.
+    /// Run the in-process node agent (real containers: needs root), on a pod CIDR and bridge
+    /// of its own and any free kubelet port. Default: `--disable-agent`.
     pub agent: bool,
+    /// Image tarballs the agent imports when it starts (see [`crate::quickstart_images`]).
+    pub import_images: Vec<PathBuf>,
+}
+
+/// The node flags of a server with an agent: the pod CIDR and bridge are derived from the API
+/// port, which no other running server holds, so concurrent test servers never share them.
+fn agent_args(port: u16) -> Vec<String> {
+    let cidr = format!("10.{}.{}.0/24", 200 + (port / 256) % 50, port % 256);
+    ["--kubelet-port", "0", "--pod-cidr", &cidr, "--bridge-name", &format!("pp{port}")].map(String::from).to_vec()
 }
 
 /// A running `peapod server`.
@@ -103,6 +113,14 @@ impl Server {
                 (dir.keep(), !keep)
             }
         };
+        if !options.import_images.is_empty() {
+            let import = root.join("agent/images/import");
+            std::fs::create_dir_all(&import).with_context(|| format!("create {}", import.display()))?;
+            for image in &options.import_images {
+                let name = image.file_name().context("image tarball without a file name")?;
+                std::fs::copy(image, import.join(name)).with_context(|| format!("copy {}", image.display()))?;
+            }
+        }
         let mut last_error = None;
         // A port found free can be taken by someone else before the server binds it: retry.
         for _ in 0..3 {
@@ -112,7 +130,7 @@ impl Server {
                 port,
                 bin: bin.clone(),
                 extra_args: if options.agent {
-                    options.extra_args.clone()
+                    agent_args(port).into_iter().chain(options.extra_args.iter().cloned()).collect()
                 } else {
                     std::iter::once("--disable-agent".to_string()).chain(options.extra_args.iter().cloned()).collect()
                 },
