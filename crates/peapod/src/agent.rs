@@ -138,9 +138,9 @@ pub async fn run_node(
 
 /// The OCI runtime's state (`--root`): on tmpfs, as containerd's, since containers do not
 /// survive a reboot.
-const RUNTIME_ROOT: &str = "/run/peapod/runtime";
+pub(crate) const RUNTIME_ROOT: &str = "/run/peapod/runtime";
 /// Pod network namespace files.
-const NETNS_DIR: &str = "/run/peapod/netns";
+pub(crate) const NETNS_DIR: &str = "/run/peapod/netns";
 
 /// The IPv4 address of the interface holding the default route, as the kubelet picks the
 /// node IP; loopback when there is none.

@@ -5,6 +5,7 @@ mod agent;
 mod control_plane;
 mod image;
 mod join;
+mod killall;
 mod kubeconfig;
 mod server;
 mod sim_nodes;
@@ -24,6 +25,9 @@ enum Command {
     Server(server::ServerArgs),
     /// A node agent joining a server: runs the pods the scheduler binds to this node.
     Agent(agent::AgentArgs),
+    /// Stops every pod this node runs and removes their sandboxes, mounts and network (the
+    /// agent leaves pods running when it stops, so that a new agent adopts them).
+    Killall(killall::KillallArgs),
     /// The node's image store: import, ls, rm, pull.
     Image(image::ImageArgs),
     /// Simulated nodes (no containers) joining a server, for scale tests and benchmarks.
@@ -52,6 +56,7 @@ fn main() -> anyhow::Result<()> {
         Command::Server(args) => server::run(args),
         Command::Agent(args) => agent::run(args),
         Command::Image(args) => image::run(args),
+        Command::Killall(args) => killall::run(args),
         Command::SimNodes(args) => sim_nodes::run(args),
         Command::Shim { pod_dir, runtime_binary, runtime_root, hostname } => {
             Ok(runtime::shim::main(runtime::shim::ShimArgs { pod_dir, runtime_binary, runtime_root, hostname })?)

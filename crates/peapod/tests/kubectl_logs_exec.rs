@@ -425,7 +425,8 @@ fn logs_follow_stops_on_the_agent_when_kubectl_goes_away() {
     let f = fixture();
     let namespace = f.server.fresh_namespace("follow-gone");
     create_pod(&namespace, "gone", &["app"], true);
-    let dir = write_logs(&namespace, "gone", "app", &[("0.log", record(jiff::Timestamp::now(), "stdout", "F", "hello"))]);
+    let dir =
+        write_logs(&namespace, "gone", "app", &[("0.log", record(jiff::Timestamp::now(), "stdout", "F", "hello"))]);
     f.locator.put(&namespace, "gone", "app", false, located(&dir.join("0.log"), true));
     let lookups = || f.locator.lookups.lock().unwrap().get("gone").copied().unwrap_or(0);
     let mut follower = f.server.kubectl_background(Kubectl::V1_33, &["logs", "-f", "-n", &namespace, "gone"]);

@@ -18,9 +18,10 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 /// The wrapper: starts the server in the background, reports its pid, waits for stdin to
-/// close, then stops the server and, if it still owns the directory, removes it.
+/// close, then stops the server and, if it still owns the directory, stops the pods its agent
+/// left running (`peapod killall`) and removes the directory.
 const WRAPPER: &str = r#"
-bin="$1"; root="$2"; port="$3"; clean="$4"; shift 4
+bin="$1"; root="$2"; port="$3"; clean="$4"; node="$5"; shift 5
 if [ "$clean" = 1 ]; then echo $$ > "$root/.testkit-owner"; fi
 "$bin" server --data-dir "$root" --https-port "$port" --bind-address 127.0.0.1 "$@" \
     >>"$root/server.log" 2>&1 </dev/null &
@@ -29,7 +30,11 @@ echo "$pid"
 read -r _ignored
 kill "$pid" 2>/dev/null
 wait "$pid" 2>/dev/null
-if [ "$clean" = 1 ] && [ "$(cat "$root/.testkit-owner" 2>/dev/null)" = "$$" ]; then rm -rf "$root"; fi
+if [ "$clean" = 1 ] && [ "$(cat "$root/.testkit-owner" 2>/dev/null)" = "$$" ]; then
+    # An agent leaves its pods running when it stops: stop them, with their network.
+    if [ "$node" != - ]; then "$bin" killall --data-dir "$root" $node >>"$root/server.log" 2>&1; fi
+    rm -rf "$root"
+fi
 "#;
 
 /// How long the server may take to answer `/readyz` with `ok`.
@@ -72,9 +77,9 @@ pub struct ServerOptions {
 
 /// The node flags of a server with an agent: the pod CIDR and bridge are derived from the API
 /// port, which no other running server holds, so concurrent test servers never share them.
-fn agent_args(port: u16) -> Vec<String> {
+fn node_args(port: u16) -> Vec<String> {
     let cidr = format!("10.{}.{}.0/24", 200 + (port / 256) % 50, port % 256);
-    ["--kubelet-port", "0", "--pod-cidr", &cidr, "--bridge-name", &format!("pp{port}")].map(String::from).to_vec()
+    ["--pod-cidr", &cidr, "--bridge-name", &format!("pp{port}")].map(String::from).to_vec()
 }
 
 /// A running `peapod server`.
@@ -83,6 +88,8 @@ pub struct Server {
     port: u16,
     bin: PathBuf,
     extra_args: Vec<String>,
+    /// `--pod-cidr .. --bridge-name ..` of a server with an agent, for `peapod killall`.
+    node_args: Option<Vec<String>>,
     clean: bool,
     wrapper: Option<Child>,
     wrapper_stdin: Option<ChildStdin>,
@@ -129,8 +136,13 @@ impl Server {
                 root: root.clone(),
                 port,
                 bin: bin.clone(),
+                node_args: options.agent.then(|| node_args(port)),
                 extra_args: if options.agent {
-                    agent_args(port).into_iter().chain(options.extra_args.iter().cloned()).collect()
+                    ["--kubelet-port".to_string(), "0".to_string()]
+                        .into_iter()
+                        .chain(node_args(port))
+                        .chain(options.extra_args.iter().cloned())
+                        .collect()
                 } else {
                     std::iter::once("--disable-agent".to_string()).chain(options.extra_args.iter().cloned()).collect()
                 },
@@ -159,6 +171,7 @@ impl Server {
             .arg(&self.root)
             .arg(self.port.to_string())
             .arg(if self.clean { "1" } else { "0" })
+            .arg(self.node_args.as_ref().map_or_else(|| "-".to_string(), |args| args.join(" ")))
             .args(&self.extra_args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
