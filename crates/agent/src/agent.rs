@@ -120,6 +120,7 @@ pub(crate) struct Context {
     pub allocatable_memory_bytes: i64,
     /// What the streaming server looks containers up in.
     pub index: Arc<PodIndex>,
+    pub unreachable_images: crate::image_puller::UnreachableImages,
 }
 
 pub struct Agent {
@@ -178,6 +179,7 @@ impl Agent {
             allocatable_cpu_millis: allocatable.cpu_millis,
             allocatable_memory_bytes: allocatable.memory_bytes,
             index,
+            unreachable_images: Default::default(),
             config: config.clone(),
             client: client.clone(),
             runtime,

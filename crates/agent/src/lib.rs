@@ -21,6 +21,7 @@ pub mod container_locator;
 pub mod crash_loop_backoff;
 pub mod events;
 pub mod fake;
+pub mod image_puller;
 pub mod node_lease;
 pub mod node_status;
 pub mod pod_resources;

@@ -2,7 +2,7 @@
 //! network and sandbox, volumes, then init containers in order (regular ones must exit 0;
 //! sidecars, `restartPolicy: Always` init containers, must have started), then the app
 //! containers; restarts per restart policy behind CrashLoopBackOff; image pulls per
-//! `imagePullPolicy` behind ImagePullBackOff; liveness/startup probe failures kill the
+//! `imagePullPolicy` ([`crate::image_puller`]); liveness/startup probe failures kill the
 //! container; a finished pod (Succeeded/Failed) keeps its object and containers but its
 //! sandbox is stopped. Also the termination of a deleted pod (preStop, stop with the grace
 //! period, sidecars last in reverse order, terminal status, teardown, final delete) and the
@@ -26,7 +26,7 @@ use crate::events::{NORMAL, WARNING};
 use crate::network::PodNetworkConfig;
 use crate::pod_status::{self, FAILED, SUCCEEDED, StatusInput, Waiting, instances, is_sidecar, restart_policy};
 use crate::prober_manager::ContainerProbes;
-use crate::runtime::{ContainerState, ContainerStatus, ImageInfo, SandboxConfig};
+use crate::runtime::{ContainerState, ContainerStatus, SandboxConfig};
 use crate::status_manager::{self, StatusCache};
 use crate::volumes::PodVolumes;
 
@@ -55,6 +55,8 @@ pub(crate) struct PodState {
     pub deadline_exceeded: bool,
     /// Termination messages read once per exited container instance (they never change).
     pub messages: HashMap<String, Option<String>>,
+    /// Container starts attempted so far: a pass that attempted none need not list again.
+    pub start_attempts: u64,
 }
 
 impl PodState {
@@ -71,6 +73,7 @@ impl PodState {
             finished: false,
             deadline_exceeded: false,
             messages: HashMap::new(),
+            start_attempts: 0,
         }
     }
 }
@@ -180,9 +183,12 @@ pub(crate) async fn sync(ctx: &Context, state: &mut PodState, pod: &Pod) -> Opti
         let Ok(listed) = ctx.runtime.list_containers(&state.uid).await else { return Some(RETRY) };
         containers = listed;
     }
+    let attempts = state.start_attempts;
     start_what_is_missing(ctx, state, pod, &containers, &mut wakeup).await;
-
-    let Ok(containers) = ctx.runtime.list_containers(&state.uid).await else { return Some(RETRY) };
+    if state.start_attempts != attempts {
+        let Ok(listed) = ctx.runtime.list_containers(&state.uid).await else { return Some(RETRY) };
+        containers = listed;
+    }
     let running: HashSet<String> =
         containers.iter().filter(|c| c.state == ContainerState::Running).map(|c| c.id.clone()).collect();
     ctx.probes.retain(&state.uid, &running);
@@ -457,7 +463,7 @@ async fn restart_after_backoff(
 
 /// Records a waiting reason; true when it differs from the current one, so that events of a
 /// condition retried on every pass are recorded once per change.
-fn set_waiting(state: &mut PodState, name: &str, waiting: Waiting) -> bool {
+pub(crate) fn set_waiting(state: &mut PodState, name: &str, waiting: Waiting) -> bool {
     if state.waiting.get(name) == Some(&waiting) {
         return false;
     }
@@ -465,87 +471,11 @@ fn set_waiting(state: &mut PodState, name: &str, waiting: Waiting) -> bool {
     true
 }
 
-fn pull_policy(container: &Container) -> &str {
-    if let Some(policy) = container.image_pull_policy.as_deref() {
-        return policy;
-    }
-    let image = container.image.as_deref().unwrap_or_default();
-    let last = image.rsplit('/').next().unwrap_or(image);
-    let tag = last.split_once('@').map_or(last, |(name, _)| name).split_once(':').map(|(_, tag)| tag);
-    if image.contains('@') || tag.is_some_and(|t| t != "latest") { "IfNotPresent" } else { "Always" }
-}
-
-/// The container's image, pulled if the policy says so; `None` with a waiting reason set.
-async fn ensure_image(ctx: &Context, state: &mut PodState, pod: &Pod, container: &Container) -> Option<ImageInfo> {
-    let image = container.image.clone().unwrap_or_default();
-    let name = container.name.as_str();
-    let fail = |state: &mut PodState, reason: &str, message: String| {
-        state.waiting.insert(name.to_string(), Waiting::new(reason, message));
-        None
-    };
-    let present = match ctx.runtime.image_status(&image).await {
-        Ok(present) => present,
-        Err(error) => return fail(state, "ErrImagePull", error.to_string()),
-    };
-    let policy = pull_policy(container);
-    if policy != "Always"
-        && let Some(info) = present.clone()
-    {
-        let message = format!("Container image {image:?} already present on machine");
-        ctx.events.pod(pod, Some(name), NORMAL, "Pulled", message);
-        return Some(info);
-    }
-    if policy == "Never" {
-        let message = format!("Container image {image:?} is not present with pull policy of Never");
-        if set_waiting(state, name, Waiting::new("ErrImageNeverPull", message.clone())) {
-            ctx.events.pod(pod, Some(name), WARNING, "ErrImageNeverPull", message);
-        }
-        return None;
-    }
-    let key = Backoff::key(&state.uid, name);
-    if ctx.image_backoff.in_backoff_since_update(&key, Timestamp::now()).is_some() {
-        let message = format!("Back-off pulling image {image:?}");
-        if set_waiting(state, name, Waiting::new("ImagePullBackOff", message.clone())) {
-            ctx.events.pod(pod, Some(name), NORMAL, "BackOff", message);
-            ctx.events.pod(pod, Some(name), WARNING, "Failed", "Error: ImagePullBackOff".into());
-        }
-        return None;
-    }
-    ctx.events.pod(pod, Some(name), NORMAL, "Pulling", format!("Pulling image {image:?}"));
-    let started = Instant::now();
-    let auths = crate::pull_secrets::pull_auths(&ctx.client, pod).await;
-    match ctx.runtime.pull_image(&image, &auths).await {
-        Ok(info) => {
-            let took = go_duration(Duration::from_millis(started.elapsed().as_millis() as u64));
-            let message = format!(
-                "Successfully pulled image {image:?} in {took} ({took} including waiting). Image size: {} bytes.",
-                info.size_bytes
-            );
-            ctx.events.pod(pod, Some(name), NORMAL, "Pulled", message);
-            Some(info)
-        }
-        Err(error) => {
-            if let Some(info) = present {
-                // Deliberately kinder than the kubelet: a node without registry access (the
-                // quick start imports busybox and nginx) runs the image it holds, as an
-                // air-gapped k3s does with preloaded images, instead of ImagePullBackOff.
-                tracing::warn!(%image, %error, "pull failed; using the image already on the node");
-                let message = format!("Container image {image:?} already present on machine");
-                ctx.events.pod(pod, Some(name), NORMAL, "Pulled", message);
-                return Some(info);
-            }
-            ctx.image_backoff.next(&key, Timestamp::now());
-            ctx.events.pod(pod, Some(name), WARNING, "Failed", format!("Failed to pull image {image:?}: {error}"));
-            ctx.events.pod(pod, Some(name), WARNING, "Failed", "Error: ErrImagePull".into());
-            fail(state, "ErrImagePull", error.to_string())
-        }
-    }
-}
-
 /// Pulls, creates and starts one container instance, then runs its postStart hook.
 /// Returns whether it runs.
 async fn start_container(ctx: &Context, state: &mut PodState, pod: &Pod, container: &Container, attempt: u32) -> bool {
-    let Some(image) = ensure_image(ctx, state, pod, container).await else { return false };
+    state.start_attempts += 1;
+    let Some(image) = crate::image_puller::ensure_image(ctx, state, pod, container).await else { return false };
     let name = container.name.as_str();
     let meta = &pod.metadata;
     let log_dir = ctx
@@ -789,18 +719,6 @@ mod tests {
         assert_eq!(tail.lines().count(), 80);
         assert!(tail.starts_with("line 21"), "{tail}");
         assert_eq!(log_tail(&dir.path().join("missing.log")), None);
-    }
-
-    #[test]
-    fn pull_policy_defaults_follow_the_tag() {
-        let container = |image: &str| Container { name: "c".into(), image: Some(image.into()), ..Container::default() };
-        assert_eq!(pull_policy(&container("busybox")), "Always");
-        assert_eq!(pull_policy(&container("busybox:latest")), "Always");
-        assert_eq!(pull_policy(&container("busybox:1.36")), "IfNotPresent");
-        assert_eq!(pull_policy(&container("localhost:5000/app")), "Always");
-        assert_eq!(pull_policy(&container("busybox@sha256:abc")), "IfNotPresent");
-        let explicit = Container { image_pull_policy: Some("Never".into()), ..container("busybox") };
-        assert_eq!(pull_policy(&explicit), "Never");
     }
 
     #[test]

@@ -630,6 +630,12 @@ async fn image_held_by_the_node_runs_when_the_registry_is_unreachable() {
         .await;
     assert!(!events.iter().any(|e| e.reason.as_deref() == Some("Failed")), "no pull failure is reported");
     assert_eq!(setup.runtime.pulls(), vec!["busybox".to_string()], "the pull was tried first (policy Always)");
+    // A moment later the unreachable registry is not asked again.
+    setup
+        .create_pod("again", json!({"restartPolicy": "Never", "containers": [{"name": "web", "image": "busybox"}]}))
+        .await;
+    setup.wait_pod("again", LONG, |p| phase(p) == "Succeeded").await;
+    assert_eq!(setup.runtime.pulls().len(), 1);
     agent.stop().await;
 }
 

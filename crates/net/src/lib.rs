@@ -207,9 +207,14 @@ impl BridgeNetwork {
         Ok(())
     }
 
+    /// The pods this network holds an address for. Only the IPAM records of this network's
+    /// own state directory count: the netns directory is host-wide (`/run/peapod/netns`) and
+    /// may hold the namespaces of another agent's pods (another server on the same host, a test
+    /// server), which the orphan cleanup of this agent must never tear down. No namespace of
+    /// ours exists without its record: setup allocates the address before it creates the
+    /// namespace, and teardown removes the namespace before it releases the address.
     fn list_pods(&self) -> Result<Vec<String>, NetError> {
         let mut uids: Vec<String> = self.ipam().pod_uids().map(str::to_string).collect();
-        uids.extend(netns::list(&self.config.netns_dir)?.into_iter().filter(|name| check_pod_uid(name).is_ok()));
         uids.sort();
         uids.dedup();
         Ok(uids)

@@ -118,20 +118,3 @@ pub(crate) fn remove(path: &Path) -> Result<(), NetError> {
         _ => Ok(()),
     }
 }
-
-/// Names of the files in `dir` (pod UIDs); a missing directory is empty.
-pub(crate) fn list(dir: &Path) -> Result<Vec<String>, NetError> {
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => return Err(NetError::Netns { path: dir.to_path_buf(), op: "list", source }),
-    };
-    let mut names = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|source| NetError::Netns { path: dir.to_path_buf(), op: "list", source })?;
-        if let Ok(name) = entry.file_name().into_string() {
-            names.push(name);
-        }
-    }
-    Ok(names)
-}

@@ -453,6 +453,7 @@ fn exec_returns_output_and_exit_code() {
     let f = fixture();
     let namespace = f.server.fresh_namespace("exec");
     running_pod(&namespace, "sh");
+    create_pod(&namespace, "unbound", &["app"], false);
     for version in VERSIONS {
         let out = f.server.kubectl_as(version, &["exec", "-n", &namespace, "sh", "--", "sh", "-c", "echo hi; exit 3"]);
         assert_eq!(out.code(), 3, "{version}: {out}");
@@ -473,6 +474,9 @@ fn exec_returns_output_and_exit_code() {
 
         let missing = f.server.kubectl_as(version, &["exec", "-n", &namespace, "sh", "--", "/nonexistent/binary"]);
         missing.assert_failure();
+
+        let unbound = f.server.kubectl_as(version, &["exec", "-n", &namespace, "unbound", "--", "true"]);
+        unbound.assert_failure().assert_stderr_contains("pod unbound does not have a host assigned");
     }
 }
 

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use runtime::shim::{CreateContainer, ExitEvent, ShimClient, ShimError, Status};
+use runtime::shim::{AttachStream, CreateContainer, ExitEvent, ShimClient, ShimError, Status};
 use tokio::sync::mpsc;
 
 const APPLETS: &[&str] =
@@ -639,5 +639,67 @@ async fn a_restarted_shim_keeps_exit_codes_and_reports_lost_containers() {
     wait_gone(lost_pid).await;
     // The lost one is deleted from the runtime; the exited one stays until `delete`.
     assert_eq!(env.runtime_containers(), vec!["restart-done".to_string()]);
+    shim.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attach_carries_stdin_and_output() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if !is_root() {
+        return;
+    }
+    let mut env = Env::new("attach");
+    let shim = env.spawn_shim("pod", None).await;
+    let mut exits = shim.subscribe().await.unwrap();
+    let mut spec = env.create_spec(&shim, "attach-cat", &["cat"]);
+    spec.stdin = true;
+    shim.create(&spec).await.unwrap();
+    shim.start("attach-cat").await.unwrap();
+    let mut stdout = shim.attach("attach-cat", AttachStream::Stdout, false).await.unwrap();
+    let mut stdin = shim.attach("attach-cat", AttachStream::Stdin, true).await.unwrap();
+    // One stdin attachment at a time; none for a container created without stdin.
+    assert!(matches!(shim.attach("attach-cat", AttachStream::Stdin, false).await, Err(ShimError::Invalid(_))));
+    stdin.write_all(b"ping\npong\n").await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 64];
+    while got.len() < 10 {
+        let n = tokio::time::timeout(Duration::from_secs(10), stdout.read(&mut buf)).await.unwrap().unwrap();
+        assert!(n > 0, "stdout ended early: {got:?}");
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(got, b"ping\npong\n");
+    // stdinOnce: closing the attachment is the end of the container's input, so cat exits.
+    drop(stdin);
+    let ev = next_exit(&mut exits).await;
+    assert_eq!((ev.id.as_str(), ev.exit_code), ("attach-cat", 0));
+    let n = tokio::time::timeout(Duration::from_secs(10), stdout.read(&mut buf)).await.unwrap().unwrap();
+    assert_eq!(n, 0, "the output attachment ends with the stream");
+    assert_eq!(stdout_lines(&spec.log_path), vec!["ping", "pong"]);
+
+    // A container that never reads its stdin: the writer is held back, the shim is not.
+    let mut stuck = env.create_spec(&shim, "attach-stuck", &["sleep", "1000"]);
+    stuck.stdin = true;
+    shim.create(&stuck).await.unwrap();
+    shim.start("attach-stuck").await.unwrap();
+    let mut stuck_in = shim.attach("attach-stuck", AttachStream::Stdin, false).await.unwrap();
+    let writer = tokio::spawn(async move {
+        let chunk = vec![b'x'; 64 * 1024];
+        for _ in 0..32 {
+            if stuck_in.write_all(&chunk).await.is_err() {
+                break;
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!writer.is_finished(), "2 MiB cannot fit in the pipe and socket buffers");
+    let t = Instant::now();
+    assert_eq!(shim.state().await.unwrap().len(), 2);
+    assert!(t.elapsed() < Duration::from_secs(2), "the shim stalled on a full stdin pipe");
+    writer.abort();
+
+    let plain = env.create_spec(&shim, "attach-plain", &["sleep", "1000"]);
+    shim.create(&plain).await.unwrap();
+    assert!(matches!(shim.attach("attach-plain", AttachStream::Stdin, false).await, Err(ShimError::Invalid(_))));
+    assert!(matches!(shim.attach("missing", AttachStream::Stdout, false).await, Err(ShimError::NotFound(_))));
     shim.shutdown().await.unwrap();
 }

@@ -35,7 +35,7 @@ use crate::container::cgroups::Cgroups;
 use crate::container::{ExecStdio, OciRuntime, SandboxInfo, build_spec, resolve_user, write_bundle};
 use crate::image::pull::Puller;
 use crate::image::store::ImageStore;
-use crate::shim::{ContainerInfo, CreateContainer, ShimClient, ShimError, Status};
+use crate::shim::{AttachStream, ContainerInfo, CreateContainer, ShimClient, ShimError, Status};
 use meta::{ContainerMeta, SandboxRecord};
 
 /// How the node runtime is put together; the binary fills it from its flags.
@@ -522,8 +522,33 @@ impl Runtime for NodeRuntime {
         process.wait().await.map_err(other)
     }
 
-    async fn attach(&self, container_id: &str, _streams: ExecStreams) -> Result<()> {
-        Err(RuntimeError::Other(format!("attach to container {container_id}: not supported by this runtime yet")))
+    async fn attach(&self, container_id: &str, streams: ExecStreams) -> Result<()> {
+        let pod_uid = self.pod_of(container_id)?;
+        let shim = self.shim(&pod_uid).await?;
+        let ExecStreams { stdin, stdout, stderr, .. } = streams;
+        if let Some(mut from) = stdin {
+            // `stdinOnce` semantics: the container's stdin closes when this client's does.
+            let mut to = shim.attach(container_id, AttachStream::Stdin, true).await.map_err(shim_error)?;
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut from, &mut to).await;
+                let _ = to.shutdown().await;
+            });
+        }
+        let out = match stdout {
+            Some(to) => Some((shim.attach(container_id, AttachStream::Stdout, false).await.map_err(shim_error)?, to)),
+            None => None,
+        };
+        let err = match stderr {
+            Some(to) => Some((shim.attach(container_id, AttachStream::Stderr, false).await.map_err(shim_error)?, to)),
+            None => None,
+        };
+        let copy = |pair: Option<(tokio::net::UnixStream, Box<dyn tokio::io::AsyncWrite + Send + Unpin>)>| async move {
+            if let Some((from, to)) = pair {
+                copy_out(from, Some(to)).await;
+            }
+        };
+        tokio::join!(copy(out), copy(err));
+        Ok(())
     }
 }
 

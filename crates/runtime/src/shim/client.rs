@@ -14,7 +14,7 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Mutex, mpsc};
 
 use super::ShimError;
-use super::protocol::{ContainerInfo, CreateContainer, ErrorKind, ExitEvent, Request, Response};
+use super::protocol::{AttachStream, ContainerInfo, CreateContainer, ErrorKind, ExitEvent, Request, Response};
 
 /// A call the shim does not answer within this time fails with [`ShimError::Timeout`] (the
 /// longest legitimate one is `create` of a slow runtime or `shutdown` of many containers).
@@ -225,6 +225,47 @@ impl ShimClient {
             }
         });
         Ok(rx)
+    }
+
+    /// A raw stream of one of the container's streams (`kubectl attach`): its output from
+    /// now on (stdout/stderr; a terminal's output is stdout), or its input (stdin, when
+    /// created with `stdin`; with `close_stdin` the container's stdin is closed when this
+    /// stream is, as `stdinOnce` asks). An output stream ends when the container's does.
+    pub async fn attach(&self, id: &str, stream: AttachStream, close_stdin: bool) -> Result<UnixStream, ShimError> {
+        let mut sock = UnixStream::connect(self.pod_dir.join("shim.sock")).await?;
+        let request = Request::Attach { id: id.to_string(), stream, close_stdin };
+        let mut line = serde_json::to_vec(&request).map_err(|e| ShimError::Protocol(e.to_string()))?;
+        line.push(b'\n');
+        sock.write_all(&line).await?;
+        // Byte by byte: whatever follows the answer already belongs to the raw stream.
+        let mut answer = Vec::new();
+        let read = async {
+            loop {
+                let b = sock.read_u8().await?;
+                if b == b'\n' {
+                    return Ok::<_, std::io::Error>(());
+                }
+                answer.push(b);
+                if answer.len() > 64 * 1024 {
+                    return Err(std::io::Error::other("answer too long"));
+                }
+            }
+        };
+        match tokio::time::timeout(CALL_TIMEOUT, read).await {
+            Ok(r) => r?,
+            Err(_) => return Err(ShimError::Timeout(CALL_TIMEOUT)),
+        }
+        let response: Response = serde_json::from_slice(&answer).map_err(|e| ShimError::Protocol(e.to_string()))?;
+        match response {
+            Response::Attached => Ok(sock),
+            Response::Error { kind, message } => Err(match kind {
+                ErrorKind::NotFound => ShimError::NotFound(message),
+                ErrorKind::AlreadyExists => ShimError::AlreadyExists(message),
+                ErrorKind::Invalid => ShimError::Invalid(message),
+                ErrorKind::Runtime => ShimError::Runtime(message),
+            }),
+            other => Err(unexpected(&other)),
+        }
     }
 
     /// Kills and deletes every container, then the shim exits; returns once it has closed

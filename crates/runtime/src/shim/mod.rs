@@ -43,6 +43,7 @@
 //! | `{"op":"delete","id":"c1"}` (SIGKILL if needed, `<runtime> delete --force`, forget) | `"ok"` |
 //! | `{"op":"state"}` | `{"state":{"shim_pid":123,"containers":[...]}}` |
 //! | `{"op":"subscribe"}` | `"subscribed"`, then one `{"exit":{"id":"c1","pid":456,"exit_code":0,"finished_at":"..."}}` per container exit, for as long as the connection stays open |
+//! | `{"op":"attach","id":"c1","stream":"stdout"\|"stderr"\|"stdin","close_stdin":false}` | `"attached"`, then the connection is that raw stream (see below) |
 //! | `{"op":"shutdown"}` | `"ok"` once every container is killed and deleted; then the shim exits |
 //!
 //! Any request can instead get `{"error":{"kind":"not_found"|"already_exists"|"invalid"|"runtime","message":"..."}}`.
@@ -51,9 +52,16 @@
 //! first, then read `state`. `create` runs `<runtime> --root ROOT create --bundle B
 //! --pid-file DIR/containers/<id>.pid [--console-socket DIR/console.sock] <id>`; `start` runs
 //! `<runtime> start <id>`; `kill` signals the init directly (it is the shim's unreaped child,
-//! so its pid cannot be reused). Attach is not implemented yet: with `stdin: true` the shim
-//! holds the write end of the container's stdin open, so the container's reads block rather
-//! than see end of file.
+//! so its pid cannot be reused).
+//!
+//! Attach (`kubectl attach`, `kubectl run -i`): one connection per stream. After
+//! `"attached"`, an output connection receives the bytes the container writes from then on,
+//! raw (a terminal's output is `stdout`; the log gets them too), and is closed when the
+//! stream ends; a client that lets 1 MiB pile up is dropped. A `stdin` connection (only for
+//! containers created with `stdin: true`, one at a time) carries bytes to the container's
+//! stdin, with back-pressure: a full pipe stops the shim reading the connection. While no
+//! one is attached the shim holds stdin open, so the container's reads block rather than see
+//! end of file; with `close_stdin` (`stdinOnce`) the end of the attachment closes it.
 //!
 //! # Logs
 //!
@@ -84,7 +92,7 @@ use std::time::Duration;
 
 pub use client::{CALL_TIMEOUT, START_TIMEOUT, ShimClient};
 pub use log::{DEFAULT_LOG_MAX_FILES, DEFAULT_LOG_MAX_SIZE};
-pub use protocol::{ContainerInfo, CreateContainer, ErrorKind, ExitEvent, Request, Response, Status};
+pub use protocol::{AttachStream, ContainerInfo, CreateContainer, ErrorKind, ExitEvent, Request, Response, Status};
 pub use server::ShimArgs;
 
 /// Errors of the shim and of its client.

@@ -10,12 +10,34 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Request {
     Create(CreateContainer),
-    Start { id: String },
-    Kill { id: String, signal: i32 },
-    Delete { id: String },
+    Start {
+        id: String,
+    },
+    Kill {
+        id: String,
+        signal: i32,
+    },
+    Delete {
+        id: String,
+    },
     State,
     Subscribe,
     Shutdown,
+    Attach {
+        id: String,
+        stream: AttachStream,
+        #[serde(default)]
+        close_stdin: bool,
+    },
+}
+
+/// Which of a container's streams an `attach` connection carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttachStream {
+    Stdin,
+    Stdout,
+    Stderr,
 }
 
 /// What `create` needs: an OCI bundle the agent wrote, and where the logs go.
@@ -105,6 +127,7 @@ pub enum Response {
     Container(ContainerInfo),
     State { shim_pid: u32, containers: Vec<ContainerInfo> },
     Subscribed,
+    Attached,
     Exit(ExitEvent),
     Error { kind: ErrorKind, message: String },
 }

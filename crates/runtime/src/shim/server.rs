@@ -29,7 +29,7 @@ use super::ShimError;
 use super::log::{
     DEFAULT_LOG_MAX_FILES, DEFAULT_LOG_MAX_SIZE, LineSplitter, LogFile, MAX_LINE, StreamKind, format_entry,
 };
-use super::protocol::{ContainerInfo, CreateContainer, ErrorKind, ExitEvent, Request, Response, Status};
+use super::protocol::{AttachStream, ContainerInfo, CreateContainer, ErrorKind, ExitEvent, Request, Response, Status};
 use super::state;
 use super::time::rfc3339;
 
@@ -120,10 +120,12 @@ struct Container {
     log: Option<LogFile>,
     /// stdout (or the pty master) and stderr.
     streams: [Option<Stream>; 2],
-    /// The write end of the stdin pipe (or the pty master). Held, never read yet: it keeps
-    /// the container's stdin open (reads block instead of seeing end of file) until attach
-    /// is implemented.
-    _stdin: Option<OwnedFd>,
+    /// The write end of the stdin pipe (or a duplicate of the pty master), non-blocking.
+    /// Held while no one is attached, so the container's reads block instead of seeing end
+    /// of file; dropped (end of file) when a `close_stdin` attachment ends.
+    stdin: Option<OwnedFd>,
+    /// The connection attached to stdin (one at a time).
+    stdin_conn: Option<usize>,
 }
 
 struct Conn {
@@ -131,8 +133,20 @@ struct Conn {
     input: Vec<u8>,
     output: Vec<u8>,
     subscribed: bool,
-    /// Registered for EPOLLOUT (output pending).
-    writing: bool,
+    /// The epoll interest registered: IN unless an attached stdin is backlogged, OUT while
+    /// output is pending.
+    flags: EpollFlags,
+    /// A raw stream of one container (after `attach`).
+    attach: Option<Attach>,
+    /// Close once `output` is written (the attached stream ended).
+    close_when_flushed: bool,
+}
+
+#[derive(Clone, Copy)]
+struct Attach {
+    slot: usize,
+    stream: AttachStream,
+    close_stdin: bool,
 }
 
 struct Server {
@@ -197,7 +211,7 @@ impl Server {
                 info.finished_at = Some(rfc3339(SystemTime::now()));
                 self.persist(&info);
             }
-            let c = Container { info, log: None, streams: [None, None], _stdin: None };
+            let c = Container { info, log: None, streams: [None, None], stdin: None, stdin_conn: None };
             self.containers.push(Some(c));
         }
     }
@@ -216,7 +230,8 @@ impl Server {
                     SIGNALS => self.on_signals(),
                     t if t >= STREAM_BASE => {
                         let t = t - STREAM_BASE;
-                        self.pump((t / 2) as usize, (t % 2) as usize, false);
+                        let (slot, idx) = ((t / 3) as usize, (t % 3) as usize);
+                        if idx == 2 { self.write_stdin(slot) } else { self.pump(slot, idx, false) }
                     }
                     t if t >= CONN_BASE => self.on_conn((t - CONN_BASE) as usize, ev.events()),
                     _ => {}
@@ -311,7 +326,25 @@ impl Server {
     /// Copies available output of one stream into the log (`drain`: until the pipe is empty,
     /// else one read, the level-triggered epoll calling again).
     fn pump(&mut self, slot: usize, idx: usize, drain: bool) {
-        let Server { containers, read_buf, entry, epoll, .. } = self;
+        self.pump_inner(slot, idx, drain);
+        // Attached clients of this container: write what was queued, drop the slow ones,
+        // close those whose stream ended.
+        for c in 0..self.conns.len() {
+            let Some(conn) = &self.conns[c] else { continue };
+            if conn.attach.is_some_and(|a| a.slot == slot) {
+                if conn.output.len() > MAX_PENDING_OUTPUT {
+                    tracing::warn!("dropping an attached client that does not read");
+                    self.close(c);
+                } else {
+                    self.flush(c);
+                }
+            }
+        }
+    }
+
+    fn pump_inner(&mut self, slot: usize, idx: usize, drain: bool) {
+        let Server { containers, read_buf, entry, epoll, conns, .. } = self;
+        let attached = if idx == 0 { AttachStream::Stdout } else { AttachStream::Stderr };
         let Some(Some(c)) = containers.get_mut(slot) else { return };
         let Container { log, streams, info, .. } = c;
         loop {
@@ -329,6 +362,11 @@ impl Server {
                 Ok(0) | Err(Errno::EIO) => {
                     // End of stream (EIO: the pty's last slave closed).
                     stream.splitter.finish(&mut emit);
+                    for conn in conns.iter_mut().flatten() {
+                        if conn.attach.is_some_and(|a| a.slot == slot && a.stream == attached) {
+                            conn.close_when_flushed = true;
+                        }
+                    }
                     let _ = epoll.delete(&stream.fd);
                     streams[idx] = None;
                     if streams.iter().all(Option::is_none) {
@@ -338,6 +376,13 @@ impl Server {
                 }
                 Ok(n) => {
                     stream.splitter.feed(&read_buf[..n], &mut emit);
+                    for conn in conns.iter_mut().flatten() {
+                        if conn.attach.is_some_and(|a| a.slot == slot && a.stream == attached)
+                            && conn.output.len() <= MAX_PENDING_OUTPUT
+                        {
+                            conn.output.extend_from_slice(&read_buf[..n]);
+                        }
+                    }
                     if !drain {
                         return;
                     }
@@ -370,8 +415,15 @@ impl Server {
                         tracing::warn!("epoll: {e}");
                         continue;
                     }
-                    self.conns[slot] =
-                        Some(Conn { stream, input: Vec::new(), output: Vec::new(), subscribed: false, writing: false });
+                    self.conns[slot] = Some(Conn {
+                        stream,
+                        input: Vec::new(),
+                        output: Vec::new(),
+                        subscribed: false,
+                        flags: EpollFlags::EPOLLIN,
+                        attach: None,
+                        close_when_flushed: false,
+                    });
                 }
                 Err(e) if e.kind() == IoErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == IoErrorKind::Interrupted => {}
@@ -391,7 +443,7 @@ impl Server {
             return;
         }
         let mut closed = false;
-        {
+        let attach = {
             let Some(Some(conn)) = self.conns.get_mut(slot) else { return };
             let mut buf = [0u8; 4096];
             match conn.stream.read(&mut buf) {
@@ -400,6 +452,27 @@ impl Server {
                 Err(e) if matches!(e.kind(), IoErrorKind::WouldBlock | IoErrorKind::Interrupted) => {}
                 Err(_) => closed = true,
             }
+            conn.attach
+        };
+        match attach {
+            Some(a) if a.stream == AttachStream::Stdin => {
+                self.write_stdin(a.slot);
+                if closed {
+                    self.close(slot);
+                }
+                return;
+            }
+            Some(_) => {
+                // An output attachment: what the client sends is not for anyone.
+                if let Some(Some(conn)) = self.conns.get_mut(slot) {
+                    conn.input.clear();
+                }
+                if closed {
+                    self.close(slot);
+                }
+                return;
+            }
+            None => {}
         }
         while let Some(line) = self.next_line(slot) {
             let response = self.handle(slot, &line);
@@ -413,10 +486,54 @@ impl Server {
                 }
                 return;
             }
+            // After `attach` the rest of the input is the stream's, not requests.
+            if let Some(Some(Conn { attach: Some(a), .. })) = self.conns.get(slot) {
+                if a.stream == AttachStream::Stdin {
+                    self.write_stdin(a.slot);
+                }
+                break;
+            }
         }
-        let oversized = matches!(self.conns.get(slot), Some(Some(c)) if c.input.len() > MAX_REQUEST);
+        let oversized =
+            matches!(self.conns.get(slot), Some(Some(c)) if c.attach.is_none() && c.input.len() > MAX_REQUEST);
         if closed || oversized {
             self.close(slot);
+        }
+    }
+
+    /// Writes the attached stdin connection's pending bytes to the container's stdin. When
+    /// the pipe is full the connection stops being read and the pipe is watched for room.
+    fn write_stdin(&mut self, cslot: usize) {
+        let Some(Some(c)) = self.containers.get_mut(cslot) else { return };
+        let (Some(conn_slot), Some(fd)) = (c.stdin_conn, c.stdin.as_ref()) else { return };
+        let Some(Some(conn)) = self.conns.get_mut(conn_slot) else { return };
+        let mut broken = false;
+        while !conn.input.is_empty() {
+            match nix::unistd::write(fd, &conn.input) {
+                Ok(n) => {
+                    conn.input.drain(..n);
+                }
+                Err(Errno::EINTR) => {}
+                Err(Errno::EAGAIN) => break,
+                Err(_) => {
+                    // EPIPE: nothing reads the container's stdin any more.
+                    broken = true;
+                    break;
+                }
+            }
+        }
+        if conn.input.is_empty() || broken {
+            let _ = self.epoll.delete(fd);
+        } else {
+            let token = STREAM_BASE + (cslot as u64) * 3 + 2;
+            if self.epoll.add(fd, EpollEvent::new(EpollFlags::EPOLLOUT, token)).is_err() {
+                let _ = self.epoll.modify(fd, &mut EpollEvent::new(EpollFlags::EPOLLOUT, token));
+            }
+        }
+        if broken {
+            self.close(conn_slot);
+        } else {
+            self.update_interest(conn_slot);
         }
     }
 
@@ -457,19 +574,48 @@ impl Server {
                 }
             }
         }
-        let want = !conn.output.is_empty();
-        if want != conn.writing {
-            let flags = if want { EpollFlags::EPOLLIN | EpollFlags::EPOLLOUT } else { EpollFlags::EPOLLIN };
+        if conn.output.is_empty() && conn.close_when_flushed {
+            self.close(slot);
+            return;
+        }
+        self.update_interest(slot);
+    }
+
+    fn update_interest(&mut self, slot: usize) {
+        let Some(Some(conn)) = self.conns.get_mut(slot) else { return };
+        let backlogged = conn.attach.is_some_and(|a| a.stream == AttachStream::Stdin) && !conn.input.is_empty();
+        let mut flags = EpollFlags::empty();
+        if !backlogged {
+            flags |= EpollFlags::EPOLLIN;
+        }
+        if !conn.output.is_empty() {
+            flags |= EpollFlags::EPOLLOUT;
+        }
+        if flags != conn.flags {
             let mut ev = EpollEvent::new(flags, CONN_BASE + slot as u64);
             if self.epoll.modify(&conn.stream, &mut ev).is_ok() {
-                conn.writing = want;
+                conn.flags = flags;
             }
         }
     }
 
     fn close(&mut self, slot: usize) {
-        if let Some(conn) = self.conns.get_mut(slot).and_then(Option::take) {
-            let _ = self.epoll.delete(&conn.stream);
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::take) else { return };
+        let _ = self.epoll.delete(&conn.stream);
+        let Some(a) = conn.attach else { return };
+        if a.stream != AttachStream::Stdin {
+            return;
+        }
+        if let Some(Some(c)) = self.containers.get_mut(a.slot)
+            && c.stdin_conn == Some(slot)
+        {
+            c.stdin_conn = None;
+            // `stdinOnce`: the end of the attachment is the end of the container's stdin.
+            if a.close_stdin
+                && let Some(fd) = c.stdin.take()
+            {
+                let _ = self.epoll.delete(&fd);
+            }
         }
     }
 
@@ -493,15 +639,21 @@ impl Server {
             Request::Start { id } => self.start(&id).map(Response::Container),
             Request::Kill { id, signal } => self.kill(&id, signal).map(|()| Response::Ok),
             Request::Delete { id } => self.delete(&id).map(|()| Response::Ok),
-            Request::State => Ok(Response::State {
-                shim_pid: std::process::id(),
-                containers: self.containers.iter().flatten().map(|c| c.info.clone()).collect(),
-            }),
+            Request::State => {
+                let mut containers: Vec<ContainerInfo> =
+                    self.containers.iter().flatten().map(|c| c.info.clone()).collect();
+                // Slots are reused: order by creation (fixed-width timestamps sort as text).
+                containers.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
+                Ok(Response::State { shim_pid: std::process::id(), containers })
+            }
             Request::Subscribe => {
                 if let Some(Some(conn)) = self.conns.get_mut(slot) {
                     conn.subscribed = true;
                 }
                 Ok(Response::Subscribed)
+            }
+            Request::Attach { id, stream, close_stdin } => {
+                self.attach(slot, &id, stream, close_stdin).map(|()| Response::Attached)
             }
             Request::Shutdown => {
                 self.shutdown_all();
@@ -517,6 +669,33 @@ impl Server {
             .iter()
             .position(|c| c.as_ref().is_some_and(|c| c.info.id == id))
             .ok_or_else(|| (ErrorKind::NotFound, format!("container {id:?} not found")))
+    }
+
+    fn attach(&mut self, conn_slot: usize, id: &str, stream: AttachStream, close_stdin: bool) -> Result<(), Failure> {
+        let cslot = self.find(id)?;
+        let invalid = |m: String| Err((ErrorKind::Invalid, m));
+        let Some(c) = self.containers[cslot].as_mut() else { return invalid(format!("container {id:?} not found")) };
+        match stream {
+            AttachStream::Stdin => {
+                if c.stdin.is_none() {
+                    return invalid(format!("container {id:?} has no open stdin"));
+                }
+                if c.stdin_conn.is_some() {
+                    return invalid(format!("the stdin of container {id:?} is already attached"));
+                }
+                c.stdin_conn = Some(conn_slot);
+            }
+            AttachStream::Stdout | AttachStream::Stderr => {
+                let idx = usize::from(stream == AttachStream::Stderr);
+                if c.streams[idx].is_none() {
+                    return invalid(format!("the {stream:?} of container {id:?} has ended or does not exist"));
+                }
+            }
+        }
+        if let Some(Some(conn)) = self.conns.get_mut(conn_slot) {
+            conn.attach = Some(Attach { slot: cslot, stream, close_stdin });
+        }
+        Ok(())
     }
 
     fn create(&mut self, spec: CreateContainer) -> Result<ContainerInfo, Failure> {
@@ -557,6 +736,8 @@ impl Server {
         } else {
             if spec.stdin {
                 let (r, w) = pipe()?;
+                // Only the shim's end is non-blocking: a full pipe must not stall the loop.
+                fcntl(&w, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).map_err(|e| runtime_err("pipe", &e))?;
                 cmd.stdin(Stdio::from(r));
                 stdin_keep = Some(w);
             } else {
@@ -609,7 +790,7 @@ impl Server {
         let mut registered: [Option<Stream>; 2] = [None, None];
         for (idx, fd) in streams.into_iter().enumerate() {
             let Some(fd) = fd else { continue };
-            let token = STREAM_BASE + (slot as u64) * 2 + idx as u64;
+            let token = STREAM_BASE + (slot as u64) * 3 + idx as u64;
             let ok = fcntl(&fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).is_ok()
                 && self.epoll.add(&fd, EpollEvent::new(EpollFlags::EPOLLIN, token)).is_ok();
             if !ok {
@@ -635,8 +816,13 @@ impl Server {
             log_max_files: max_files,
         };
         self.persist(&info);
-        self.containers[slot] =
-            Some(Container { info: info.clone(), log: Some(log), streams: registered, _stdin: stdin_keep });
+        self.containers[slot] = Some(Container {
+            info: info.clone(),
+            log: Some(log),
+            streams: registered,
+            stdin: stdin_keep,
+            stdin_conn: None,
+        });
         Ok(info)
     }
 
@@ -710,7 +896,16 @@ impl Server {
         // logged, a pending partial line included, before the streams close.
         self.pump(slot, 0, true);
         self.pump(slot, 1, true);
+        for conn in 0..self.conns.len() {
+            if matches!(&self.conns[conn], Some(Conn { attach: Some(a), .. }) if a.slot == slot) {
+                self.flush(conn);
+                self.close(conn);
+            }
+        }
         if let Some(mut c) = self.containers[slot].take() {
+            if let Some(fd) = &c.stdin {
+                let _ = self.epoll.delete(fd);
+            }
             let Container { log, streams, .. } = &mut c;
             for s in streams.iter_mut().flatten() {
                 let kind = s.kind;

@@ -1,0 +1,788 @@
+//! Acceptance of issue 5 with real containers: the real `kubectl` (1.33, and 1.32 for the
+//! tutorial session) against `peapod server` with its in-process node agent, crun/runc,
+//! per-pod shims and the bridge network. Covers the tutorial session verbatim, a two-container
+//! pod sharing localhost and an emptyDir, `kubectl exec` (exit codes, `-i`, `-it` on a pty),
+//! OOMKilled, liveness and readiness probes, CrashLoopBackOff's growing delays, a deployment
+//! whose killed container is restarted, `kill -9` of the server with pods running, and that
+//! deleting pods leaves nothing behind (processes, mounts, cgroups, netns, veths, IPs).
+//!
+//! Needs root (CI is root) and the quick-start images (`testkit::quickstart_images`); skips
+//! when not root. One server with an agent is shared by the tests, each in its own namespace;
+//! the `kill -9` test runs its own server so the shared one is never disturbed. Every test
+//! deletes the pods it created and checks what they leave behind.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use testkit::{Kubectl, Output, Server, ServerOptions, Table};
+
+fn is_root() -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    eprintln!("skipping: needs root (containers, network namespaces, cgroups)");
+    false
+}
+
+fn agent_server() -> anyhow::Result<Server> {
+    let (busybox, nginx) = testkit::quickstart_images()?;
+    Server::start_with(ServerOptions { agent: true, import_images: vec![busybox, nginx], ..Default::default() })
+}
+
+/// The server the tests share (statics are not dropped: its wrapper stops it at exit).
+fn server() -> &'static Server {
+    static SERVER: OnceLock<Server> = OnceLock::new();
+    SERVER.get_or_init(|| match agent_server() {
+        Ok(server) => server,
+        Err(error) => panic!("start peapod server with its agent: {error:#}"),
+    })
+}
+
+/// One test's namespace on a server, and kubectl aimed at it.
+struct Ns<'a> {
+    server: &'a Server,
+    name: String,
+    /// Whether dropping it deletes the namespace.
+    owned: bool,
+}
+
+impl<'a> Ns<'a> {
+    fn create(server: &'a Server, prefix: &str) -> Ns<'a> {
+        let name = testkit::unique_name(prefix);
+        server.kubectl(&["create", "namespace", &name]).assert_success();
+        Ns { server, name, owned: true }
+    }
+
+    /// An existing namespace, kept when this is dropped.
+    fn attach(server: &'a Server, name: &str) -> Ns<'a> {
+        Ns { server, name: name.to_string(), owned: false }
+    }
+
+    fn args<'b>(&'b self, args: &[&'b str]) -> Vec<&'b str> {
+        let mut all = vec!["-n", self.name.as_str()];
+        all.extend_from_slice(args);
+        all
+    }
+
+    fn kubectl(&self, args: &[&str]) -> Output {
+        self.server.kubectl(&self.args(args))
+    }
+
+    fn kubectl_as(&self, version: Kubectl, args: &[&str]) -> Output {
+        self.server.kubectl_as(version, &self.args(args))
+    }
+
+    fn kubectl_stdin(&self, version: Kubectl, args: &[&str], stdin: &str) -> Output {
+        self.server.kubectl_stdin(version, &self.args(args), stdin)
+    }
+
+    /// `kubectl apply -f -` of a manifest given as JSON (kubectl reads JSON as YAML).
+    fn apply(&self, manifest: &Value) {
+        self.kubectl_stdin(Kubectl::V1_33, &["apply", "-f", "-"], &manifest.to_string()).assert_success();
+    }
+
+    fn pod(&self, name: &str) -> Option<Value> {
+        let out = self.kubectl(&["get", "pod", name, "-o", "json"]);
+        if out.success() {
+            Some(out.json())
+        } else {
+            assert!(out.stderr.contains("NotFound"), "get pod {name}: {out}");
+            None
+        }
+    }
+
+    /// Polls the pod until `check` holds; panics with the last state (and the server log's
+    /// tail) after `timeout`.
+    #[track_caller]
+    fn wait_pod(&self, name: &str, timeout: Duration, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let started = Instant::now();
+        loop {
+            let pod = self.pod(name);
+            if let Some(pod) = &pod
+                && check(pod)
+            {
+                return pod.clone();
+            }
+            if started.elapsed() > timeout {
+                panic!("pod {}/{name}: {what} not reached in {timeout:?}; last: {pod:#?}", self.name);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The STATUS column of `kubectl get pods NAME`.
+    fn status_column(&self, name: &str) -> String {
+        let out = self.kubectl(&["get", "pods", name]);
+        out.assert_success();
+        Table::parse(&out.stdout).cell(name, "STATUS").to_string()
+    }
+
+    #[track_caller]
+    fn wait_status_column(&self, name: &str, timeout: Duration, expected: &str) {
+        let mut last = String::new();
+        let reached = testkit::eventually(timeout, || {
+            last = self.status_column(name);
+            last == expected
+        });
+        assert!(reached, "kubectl get pods {name}: STATUS {last:?}, expected {expected:?}");
+    }
+
+    fn events(&self) -> Vec<Value> {
+        let list = self.server.get_json(&["events", "-n", &self.name]);
+        list["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Reasons of the events about object `name`.
+    fn event_reasons(&self, name: &str) -> BTreeSet<String> {
+        self.events()
+            .iter()
+            .filter(|event| event["involvedObject"]["name"] == name)
+            .filter_map(|event| event["reason"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// Deletes pods (short grace, waiting) and checks each left nothing behind.
+    fn delete_pods(&self, pods: &[(&str, String)]) {
+        let mut args = vec!["delete", "pod", "--grace-period=1"];
+        args.extend(pods.iter().map(|(name, _)| *name));
+        self.kubectl(&args).assert_success();
+        for (name, uid) in pods {
+            assert!(self.pod(name).is_none(), "pod {name} still exists after kubectl delete");
+            assert_pod_left_nothing(self.server, uid);
+        }
+    }
+}
+
+impl Drop for Ns<'_> {
+    fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
+        let _ = self.server.kubectl(&["delete", "namespace", &self.name, "--wait=false"]);
+    }
+}
+
+fn uid(pod: &Value) -> String {
+    pod["metadata"]["uid"].as_str().expect("pod uid").to_string()
+}
+
+fn container_status<'v>(pod: &'v Value, container: &str) -> Option<&'v Value> {
+    pod["status"]["containerStatuses"].as_array()?.iter().find(|status| status["name"] == container)
+}
+
+fn is_running(pod: &Value) -> bool {
+    pod["status"]["phase"] == "Running"
+        && pod["status"]["containerStatuses"]
+            .as_array()
+            .is_some_and(|all| !all.is_empty() && all.iter().all(|status| status["state"]["running"].is_object()))
+}
+
+fn condition(pod: &Value, kind: &str) -> Option<String> {
+    pod["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|condition| condition["type"] == kind)
+        .and_then(|condition| condition["status"].as_str().map(str::to_string))
+}
+
+fn restart_count(pod: &Value, container: &str) -> i64 {
+    container_status(pod, container).and_then(|status| status["restartCount"].as_i64()).unwrap_or(0)
+}
+
+fn pod_ip(pod: &Value) -> String {
+    pod["status"]["podIP"].as_str().expect("pod IP").to_string()
+}
+
+fn curl(url: &str) -> Option<String> {
+    let output = Command::new("curl").args(["-s", "--max-time", "3", url]).output().expect("run curl");
+    output.status.success().then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// `(pid, ppid)` of every process, with its cmdline (NULs as spaces).
+fn processes() -> Vec<(i32, i32, String)> {
+    let mut all = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return all };
+    for entry in entries.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|ppid| ppid.parse().ok())
+            .unwrap_or(0);
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        all.push((pid, ppid, String::from_utf8_lossy(&cmdline).replace('\0', " ")));
+    }
+    all
+}
+
+/// The host pid of a container's first process: the child of the pod's shim whose cgroup is
+/// the container's (`.../pod<uid>/<container id>`).
+fn container_pid(pod: &Value, container: &str) -> i32 {
+    let status = container_status(pod, container).expect("container status");
+    let id = status["containerID"].as_str().and_then(|id| id.split_once("://")).expect("containerID").1.to_string();
+    let all = processes();
+    let found = all.iter().find(|(pid, ppid, _)| {
+        let in_cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+            .is_ok_and(|cgroups| cgroups.lines().any(|line| line.ends_with(&format!("/{id}"))));
+        let parent_is_shim = all.iter().any(|(p, _, cmd)| p == ppid && cmd.contains(" shim "));
+        in_cgroup && parent_is_shim
+    });
+    match found {
+        Some((pid, _, _)) => *pid,
+        None => panic!("no host process for container {container} ({id})"),
+    }
+}
+
+/// What a deleted pod may not leave behind: its shim, mounts, cgroups, network namespace and
+/// IP record. Polls a little: the agent finishes the teardown after the API object is gone.
+#[track_caller]
+fn assert_pod_left_nothing(server: &Server, uid: &str) {
+    let leftovers = || {
+        let mut found = Vec::new();
+        let sandbox = format!("sandboxes/{uid}");
+        for (pid, _, cmd) in processes() {
+            if cmd.contains(&sandbox) {
+                found.push(format!("process {pid}: {cmd}"));
+            }
+        }
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        found.extend(mountinfo.lines().filter(|line| line.contains(uid)).map(|line| format!("mount {line}")));
+        if let Ok(controllers) = std::fs::read_dir("/sys/fs/cgroup") {
+            for controller in controllers.flatten() {
+                let cgroup = controller.path().join("peapod").join(format!("pod{uid}"));
+                if cgroup.exists() {
+                    found.push(format!("cgroup {}", cgroup.display()));
+                }
+            }
+        }
+        let netns = Path::new("/run/peapod/netns").join(uid);
+        if netns.exists() {
+            found.push(format!("netns {}", netns.display()));
+        }
+        for (ip, owner) in ip_records(server) {
+            if owner == uid {
+                found.push(format!("IP record {ip}"));
+            }
+        }
+        found
+    };
+    let mut last = Vec::new();
+    let clean = testkit::eventually(Duration::from_secs(10), || {
+        last = leftovers();
+        last.is_empty()
+    });
+    assert!(clean, "pod {uid} left behind: {last:#?}");
+}
+
+/// `DATA_DIR/agent/net/<ip>` files: `(ip, pod uid)`.
+fn ip_records(server: &Server) -> BTreeMap<String, String> {
+    let dir = server.dir().join("agent/net");
+    let Ok(entries) = std::fs::read_dir(&dir) else { return BTreeMap::new() };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            name.parse::<std::net::Ipv4Addr>().ok()?;
+            Some((name, std::fs::read_to_string(entry.path()).unwrap_or_default().trim().to_string()))
+        })
+        .collect()
+}
+
+/// After every pod of `server` is deleted: no shim of its data dir, no mount under it, no
+/// veth on its bridge, no IP record.
+#[track_caller]
+fn assert_node_empty(server: &Server) {
+    let dir = server.dir().to_string_lossy().into_owned();
+    let bridge = format!("pp{}", server.port());
+    let leftovers = || {
+        let mut found = Vec::new();
+        for (pid, _, cmd) in processes() {
+            if cmd.contains(&dir) && cmd.contains(" shim ") {
+                found.push(format!("process {pid}: {cmd}"));
+            }
+        }
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        found.extend(mountinfo.lines().filter(|line| line.contains(&dir)).map(|line| format!("mount {line}")));
+        if let Ok(ports) = std::fs::read_dir(format!("/sys/class/net/{bridge}/brif")) {
+            found.extend(ports.flatten().map(|port| format!("veth {}", port.file_name().to_string_lossy())));
+        }
+        found.extend(ip_records(server).into_iter().map(|(ip, uid)| format!("IP record {ip} of {uid}")));
+        found
+    };
+    let mut last = Vec::new();
+    let clean = testkit::eventually(Duration::from_secs(10), || {
+        last = leftovers();
+        last.is_empty()
+    });
+    assert!(clean, "server {dir} left behind: {last:#?}");
+}
+
+const BUSYBOX_MANIFEST: &str = "apiVersion: v1
+kind: Pod
+metadata:
+  name: busybox
+spec:
+  restartPolicy: Never
+  containers:
+  - name: busybox
+    image: busybox
+    args: [\"echo\", \"Hello World\"]
+";
+
+/// The tutorial session, verbatim (in the test's namespace).
+fn tutorial_session(version: Kubectl) {
+    let server = server();
+    let ns = Ns::create(server, &format!("tutorial-{}", version.minor()));
+
+    ns.kubectl_as(version, &["run", "busybox", "--image=busybox", "--restart=Never", "--", "echo", "Hello World"])
+        .assert_success()
+        .assert_stdout("pod/busybox created\n");
+    ns.wait_status_column("busybox", Duration::from_secs(30), "Completed");
+    let out = ns.kubectl_as(version, &["get", "pods", "busybox"]);
+    let table = Table::parse(&out.stdout);
+    assert_eq!(table.headers, ["NAME", "READY", "STATUS", "RESTARTS", "AGE"], "{out}");
+    assert_eq!(table.cell("busybox", "READY"), "0/1", "{out}");
+    assert_eq!(table.cell("busybox", "RESTARTS"), "0", "{out}");
+    ns.kubectl_as(version, &["logs", "busybox"]).assert_success().assert_stdout("Hello World\n");
+    let mut describe = String::new();
+    let events_seen = testkit::eventually(Duration::from_secs(10), || {
+        describe = ns.kubectl_as(version, &["describe", "pod", "busybox"]).assert_success().stdout.clone();
+        let events = describe.split_once("\nEvents:").map(|(_, events)| events).unwrap_or("");
+        ["Scheduled", "Pulled", "Created", "Started"]
+            .iter()
+            .all(|reason| events.lines().any(|line| line.split_whitespace().nth(1) == Some(reason)))
+    });
+    assert!(events_seen, "describe lacks Scheduled/Pulled/Created/Started events:\n{describe}");
+    assert!(describe.contains("Status:           Succeeded"), "{describe}");
+    let first_uid = uid(&ns.pod("busybox").expect("pod"));
+    ns.kubectl_as(version, &["delete", "pod", "busybox"]).assert_success().assert_stdout("pod \"busybox\" deleted\n");
+    assert!(ns.pod("busybox").is_none());
+    assert_pod_left_nothing(server, &first_uid);
+
+    // The same pod from a manifest.
+    ns.kubectl_stdin(version, &["apply", "-f", "-"], BUSYBOX_MANIFEST)
+        .assert_success()
+        .assert_stdout("pod/busybox created\n");
+    ns.wait_status_column("busybox", Duration::from_secs(30), "Completed");
+    ns.kubectl_as(version, &["logs", "busybox"]).assert_success().assert_stdout("Hello World\n");
+    let second_uid = uid(&ns.pod("busybox").expect("pod"));
+    ns.kubectl_stdin(version, &["delete", "-f", "-"], BUSYBOX_MANIFEST)
+        .assert_success()
+        .assert_stdout("pod \"busybox\" deleted\n");
+    assert!(ns.pod("busybox").is_none());
+    assert_pod_left_nothing(server, &second_uid);
+
+    // nginx: Running, and its pod IP answers HTTP on port 80 from the host.
+    ns.kubectl_as(version, &["run", "nginx", "--image", "nginx"]).assert_success().assert_stdout("pod/nginx created\n");
+    ns.wait_status_column("nginx", Duration::from_secs(30), "Running");
+    let pod = ns
+        .wait_pod("nginx", Duration::from_secs(10), "Ready", |pod| condition(pod, "Ready").as_deref() == Some("True"));
+    let url = format!("http://{}:80/", pod_ip(&pod));
+    let mut body = None;
+    assert!(testkit::eventually(Duration::from_secs(10), || {
+        body = curl(&url);
+        body.is_some()
+    }));
+    assert!(body.as_deref().is_some_and(|body| body.contains("Welcome to nginx!")), "{url} answered {body:?}");
+    ns.kubectl_as(version, &["delete", "pod", "nginx"]).assert_success().assert_stdout("pod \"nginx\" deleted\n");
+    assert_pod_left_nothing(server, &uid(&pod));
+    assert!(curl(&url).is_none(), "{url} still answers after the pod is deleted");
+}
+
+#[test]
+fn tutorial_session_kubectl_1_33() {
+    if is_root() {
+        tutorial_session(Kubectl::V1_33);
+    }
+}
+
+#[test]
+fn tutorial_session_kubectl_1_32() {
+    if is_root() {
+        tutorial_session(Kubectl::V1_32);
+    }
+}
+
+#[test]
+fn two_containers_share_localhost_and_an_empty_dir() {
+    if !is_root() {
+        return;
+    }
+    let ns = Ns::create(server(), "pair");
+    let mount = json!([{"name": "www", "mountPath": "/www"}]);
+    ns.apply(&json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"},
+        "spec": {
+            "terminationGracePeriodSeconds": 1,
+            "volumes": [{"name": "www", "emptyDir": {}}],
+            "containers": [
+                {"name": "httpd", "image": "busybox", "command": ["httpd", "-f", "-p", "8080", "-h", "/www"],
+                 "volumeMounts": mount},
+                {"name": "fetcher", "image": "busybox", "volumeMounts": mount, "command": ["sh", "-c",
+                    "echo served-by-httpd > /www/index.html; \
+                     until wget -q -O /www/fetched.txt http://localhost:8080/index.html; do sleep 0.2; done; \
+                     exec sleep 3600"]}
+            ]
+        }
+    }));
+    let pod = ns.wait_pod("web", Duration::from_secs(30), "Running", is_running);
+    // The fetcher got the page from the web server over localhost and wrote it into the shared
+    // volume: the web server's container sees the file, and serves it.
+    let mut out = None;
+    let fetched = testkit::eventually(Duration::from_secs(15), || {
+        let result = ns.kubectl(&["exec", "web", "-c", "httpd", "--", "cat", "/www/fetched.txt"]);
+        let ok = result.success() && result.stdout == "served-by-httpd\n";
+        out = Some(result);
+        ok
+    });
+    assert!(fetched, "fetched.txt never arrived: {out:?}");
+    let url = format!("http://{}:8080/fetched.txt", pod_ip(&pod));
+    assert_eq!(curl(&url).as_deref(), Some("served-by-httpd\n"), "{url}");
+    ns.delete_pods(&[("web", uid(&pod))]);
+}
+
+#[test]
+fn exec_exit_codes_stdin_and_tty() {
+    if !is_root() {
+        return;
+    }
+    let server = server();
+    let ns = Ns::create(server, "exec");
+    ns.apply(&json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "shell"},
+        "spec": {"terminationGracePeriodSeconds": 1,
+                 "containers": [{"name": "shell", "image": "busybox", "command": ["sleep", "3600"]}]}
+    }));
+    let pod = ns.wait_pod("shell", Duration::from_secs(30), "Running", is_running);
+
+    ns.kubectl(&["exec", "shell", "--", "sh", "-c", "echo out; echo err >&2; exit 0"])
+        .assert_success()
+        .assert_stdout("out\n")
+        .assert_stderr_contains("err");
+    let out = ns.kubectl(&["exec", "shell", "--", "sh", "-c", "exit 3"]);
+    assert_eq!(out.code(), 3, "{out}");
+    let out = ns.kubectl(&["exec", "shell", "--", "false"]);
+    assert_eq!(out.code(), 1, "{out}");
+    let out = ns.kubectl_stdin(Kubectl::V1_33, &["exec", "-i", "shell", "--", "cat"], "line one\nline two\n");
+    out.assert_success().assert_stdout("line one\nline two\n");
+    let out = ns.kubectl_stdin(
+        Kubectl::V1_33,
+        &["exec", "-i", "shell", "--", "sh", "-c", "read x; echo got-$x; exit 5"],
+        "abc\n",
+    );
+    assert_eq!(out.code(), 5, "{out}");
+    assert_eq!(out.stdout, "got-abc\n", "{out}");
+    let out = ns.kubectl_as(Kubectl::V1_32, &["exec", "shell", "--", "sh", "-c", "exit 7"]);
+    assert_eq!(out.code(), 7, "{out}");
+
+    // -it through a pty of `script`, sized 30x100 by stty before kubectl reads it.
+    let kubectl = Kubectl::V1_33.path();
+    let line = format!(
+        "stty rows 30 cols 100; {} -n {} exec -it shell -- sh -c 'tty; stty size; exit 4'",
+        kubectl.display(),
+        ns.name
+    );
+    let home = server.dir().join("home-kubectl-1.33");
+    let output = Command::new("timeout")
+        .args(["60", "script", "-qec", &line, "/dev/null"])
+        .env("HOME", &home)
+        .env("KUBECONFIG", server.kubeconfig())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run script");
+    let text = String::from_utf8_lossy(&output.stdout).replace('\r', "");
+    let lines: Vec<&str> = text.lines().map(str::trim).filter(|line| !line.is_empty()).collect();
+    assert!(lines.iter().any(|line| line.starts_with("/dev/pts/")), "no pty in the container: {text:?}");
+    assert!(lines.contains(&"30 100"), "terminal size not passed: {text:?}");
+    // `script -e` returns the child's exit code: kubectl's, which is the remote one.
+    assert_eq!(output.status.code(), Some(4), "{text:?} {}", String::from_utf8_lossy(&output.stderr));
+
+    ns.delete_pods(&[("shell", uid(&pod))]);
+}
+
+#[test]
+fn a_container_over_its_memory_limit_is_oom_killed_and_restarted() {
+    if !is_root() {
+        return;
+    }
+    let ns = Ns::create(server(), "oom");
+    let pod = |name: &str, policy: &str| {
+        json!({
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"terminationGracePeriodSeconds": 1, "restartPolicy": policy,
+                     "containers": [{"name": "hog", "image": "busybox",
+                                     "command": ["sh", "-c", "x=a; while true; do x=$x$x; done"],
+                                     "resources": {"limits": {"memory": "20Mi"}}}]}
+        })
+    };
+    ns.apply(&pod("always", "Always"));
+    ns.apply(&pod("never", "Never"));
+    let always = ns.wait_pod("always", Duration::from_secs(40), "restarted after an OOM kill", |pod| {
+        restart_count(pod, "hog") >= 1
+            && container_status(pod, "hog")
+                .is_some_and(|status| status["lastState"]["terminated"]["reason"] == "OOMKilled")
+    });
+    let last = &container_status(&always, "hog").expect("status")["lastState"]["terminated"];
+    assert_eq!(last["exitCode"], 137, "{always:#}");
+    let never = ns.wait_pod("never", Duration::from_secs(30), "Failed", |pod| pod["status"]["phase"] == "Failed");
+    let terminated = &container_status(&never, "hog").expect("status")["state"]["terminated"];
+    assert_eq!(terminated["reason"], "OOMKilled", "{never:#}");
+    assert_eq!(terminated["exitCode"], 137, "{never:#}");
+    assert_eq!(restart_count(&never, "hog"), 0, "{never:#}");
+    assert_eq!(ns.status_column("never"), "OOMKilled");
+    ns.delete_pods(&[("always", uid(&always)), ("never", uid(&never))]);
+}
+
+#[test]
+fn a_failing_liveness_probe_restarts_the_container() {
+    if !is_root() {
+        return;
+    }
+    let ns = Ns::create(server(), "live");
+    ns.apply(&json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "live"},
+        "spec": {"terminationGracePeriodSeconds": 1,
+                 "containers": [{"name": "app", "image": "busybox",
+                                 "command": ["sh", "-c", "touch /tmp/healthy; sleep 3; rm /tmp/healthy; exec sleep 3600"],
+                                 "livenessProbe": {"exec": {"command": ["cat", "/tmp/healthy"]},
+                                                   "periodSeconds": 1, "failureThreshold": 1}}]}
+    }));
+    let pod = ns.wait_pod("live", Duration::from_secs(40), "restarted by its liveness probe", |pod| {
+        restart_count(pod, "app") >= 1 && is_running(pod)
+    });
+    let reasons = ns.event_reasons("live");
+    assert!(reasons.contains("Unhealthy") && reasons.contains("Killing"), "events: {reasons:?}");
+    let killing = ns.events().into_iter().find(|event| event["reason"] == "Killing").expect("Killing event");
+    assert!(
+        killing["message"].as_str().is_some_and(|message| message.contains("failed liveness probe")),
+        "{killing:#}"
+    );
+    ns.delete_pods(&[("live", uid(&pod))]);
+}
+
+#[test]
+fn a_pod_is_ready_only_after_its_readiness_probe_passes() {
+    if !is_root() {
+        return;
+    }
+    let ns = Ns::create(server(), "ready");
+    ns.apply(&json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "ready"},
+        "spec": {"terminationGracePeriodSeconds": 1,
+                 "containers": [{"name": "app", "image": "busybox",
+                                 "command": ["sh", "-c", "sleep 5; touch /tmp/ready; exec sleep 3600"],
+                                 "readinessProbe": {"exec": {"command": ["cat", "/tmp/ready"]}, "periodSeconds": 1}}]}
+    }));
+    let running = ns.wait_pod("ready", Duration::from_secs(30), "Running", is_running);
+    let started = Instant::now();
+    assert_eq!(condition(&running, "Ready").as_deref(), Some("False"), "{running:#}");
+    assert_eq!(condition(&running, "ContainersReady").as_deref(), Some("False"), "{running:#}");
+    assert_eq!(container_status(&running, "app").expect("status")["ready"], false);
+    let out = ns.kubectl(&["get", "pods", "ready"]);
+    assert_eq!(Table::parse(&out.stdout).cell("ready", "READY"), "0/1", "{out}");
+    let ready = ns
+        .wait_pod("ready", Duration::from_secs(20), "Ready", |pod| condition(pod, "Ready").as_deref() == Some("True"));
+    // The file appears 5 s after the container started; the condition changed only then.
+    let time = |value: &Value| value.as_str().and_then(|text| text.parse::<jiff::Timestamp>().ok());
+    let started_at = time(&container_status(&ready, "app").expect("status")["state"]["running"]["startedAt"]);
+    let ready_at = ready["status"]["conditions"]
+        .as_array()
+        .and_then(|all| all.iter().find(|condition| condition["type"] == "Ready"))
+        .and_then(|condition| time(&condition["lastTransitionTime"]));
+    let (Some(started_at), Some(ready_at)) = (started_at, ready_at) else { panic!("timestamps: {ready:#}") };
+    let delay = ready_at.duration_since(started_at);
+    assert!(delay >= jiff::SignedDuration::from_secs(4), "Ready {delay:?} after the container started: {ready:#}");
+    assert!(started.elapsed() >= Duration::from_secs(2), "Ready {:?} after Running was seen", started.elapsed());
+    assert_eq!(container_status(&ready, "app").expect("status")["ready"], true);
+    ns.delete_pods(&[("ready", uid(&ready))]);
+}
+
+#[test]
+fn crash_loop_back_off_delays_grow() {
+    if !is_root() {
+        return;
+    }
+    let ns = Ns::create(server(), "crash");
+    ns.apply(&json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "crash"},
+        "spec": {"terminationGracePeriodSeconds": 1, "restartPolicy": "Always",
+                 "containers": [{"name": "app", "image": "busybox", "command": ["sh", "-c", "exit 1"]}]}
+    }));
+    // When each restart count is first seen. The kubelet restarts at once after the first
+    // exit, then waits 10 s, then 20 s (doubling up to 5 minutes).
+    let mut seen: BTreeMap<i64, Instant> = BTreeMap::new();
+    let mut crash_loop_shown = false;
+    let started = Instant::now();
+    let mut last = Value::Null;
+    while seen.get(&3).is_none() && started.elapsed() < Duration::from_secs(60) {
+        if let Some(pod) = ns.pod("crash") {
+            let count = restart_count(&pod, "app");
+            seen.entry(count).or_insert_with(Instant::now);
+            if count >= 1 && !crash_loop_shown {
+                let waiting = container_status(&pod, "app").map(|status| status["state"]["waiting"]["reason"].clone());
+                if waiting == Some(json!("CrashLoopBackOff")) {
+                    crash_loop_shown = ns.status_column("crash") == "CrashLoopBackOff";
+                }
+            }
+            last = pod;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(crash_loop_shown, "kubectl get pods never showed CrashLoopBackOff; last: {last:#}");
+    let (Some(first), Some(second), Some(third)) = (seen.get(&1), seen.get(&2), seen.get(&3)) else {
+        panic!("restarts seen at {seen:?}; last: {last:#}");
+    };
+    let (delay1, delay2) = (second.duration_since(*first), third.duration_since(*second));
+    assert!(delay1 >= Duration::from_millis(9500) && delay1 < Duration::from_secs(16), "first back-off {delay1:?}");
+    assert!(delay2 >= Duration::from_millis(19500) && delay2 < Duration::from_secs(27), "second back-off {delay2:?}");
+    let terminated = &container_status(&last, "app").expect("status")["lastState"]["terminated"];
+    assert_eq!(terminated["exitCode"], 1, "{last:#}");
+    assert_eq!(terminated["reason"], "Error", "{last:#}");
+    ns.delete_pods(&[("crash", uid(&last))]);
+}
+
+#[test]
+fn a_deployment_runs_real_containers_and_a_killed_one_is_restarted() {
+    if !is_root() {
+        return;
+    }
+    let ns = Ns::create(server(), "deploy");
+    ns.kubectl(&["create", "deployment", "web", "--image=nginx", "--replicas=3"])
+        .assert_success()
+        .assert_stdout("deployment.apps/web created\n");
+    let list = || {
+        ns.server.get_json(&["pods", "-n", &ns.name, "-l", "app=web"])["items"].as_array().cloned().unwrap_or_default()
+    };
+    let mut pods = Vec::new();
+    let running = testkit::eventually(Duration::from_secs(60), || {
+        pods = list();
+        pods.len() == 3 && pods.iter().all(|pod| is_running(pod) && condition(pod, "Ready").as_deref() == Some("True"))
+    });
+    assert!(running, "3 Running pods expected: {pods:#?}");
+    let ips: BTreeSet<String> = pods.iter().map(pod_ip).collect();
+    assert_eq!(ips.len(), 3, "pod IPs are not distinct: {ips:?}");
+    for ip in &ips {
+        let body = curl(&format!("http://{ip}/"));
+        assert!(body.as_deref().is_some_and(|body| body.contains("Welcome to nginx!")), "{ip}: {body:?}");
+    }
+
+    // kill -9 of one container's process from the host: the agent restarts it.
+    let victim = pods[0].clone();
+    let name = victim["metadata"]["name"].as_str().expect("name").to_string();
+    let pid = container_pid(&victim, "nginx");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).expect("kill -9");
+    let restarted = ns.wait_pod(&name, Duration::from_secs(30), "restarted", |pod| {
+        restart_count(pod, "nginx") == 1 && is_running(pod)
+    });
+    let last = &container_status(&restarted, "nginx").expect("status")["lastState"]["terminated"];
+    assert_eq!(last["exitCode"], 137, "{restarted:#}");
+    assert_eq!(last["reason"], "Error", "{restarted:#}");
+    let new_pid = container_pid(&restarted, "nginx");
+    assert_ne!(new_pid, pid);
+    assert_eq!(pod_ip(&restarted), pod_ip(&victim), "the pod keeps its IP across a container restart");
+    let body =
+        testkit::eventually(Duration::from_secs(10), || curl(&format!("http://{}/", pod_ip(&restarted))).is_some());
+    assert!(body, "restarted nginx does not answer");
+
+    let uids: Vec<String> = pods.iter().map(uid).collect();
+    ns.kubectl(&["delete", "deployment", "web"]).assert_success();
+    let gone = testkit::eventually(Duration::from_secs(60), || list().is_empty());
+    assert!(gone, "the deployment's pods were not deleted: {:#?}", list());
+    for uid in &uids {
+        assert_pod_left_nothing(ns.server, uid);
+    }
+}
+
+/// `kill -9` of the whole server with pods running, on a server of its own: the restarted
+/// agent adopts the containers (same start times and pids, no restarts), their logs are
+/// complete, an exit during the outage is reported; then deleting every pod leaves nothing.
+#[test]
+fn kill_9_of_the_server_keeps_containers_and_logs() {
+    if !is_root() {
+        return;
+    }
+    let mut own = match agent_server() {
+        Ok(server) => server,
+        Err(error) => panic!("start a second server: {error:#}"),
+    };
+    let name = testkit::unique_name("kill9");
+    own.kubectl(&["create", "namespace", &name]).assert_success();
+    let ns = Ns::attach(&own, &name);
+    let pod = |pod_name: &str, policy: &str, script: &str| {
+        json!({
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": pod_name},
+            "spec": {"terminationGracePeriodSeconds": 1, "restartPolicy": policy,
+                     "containers": [{"name": "app", "image": "busybox", "command": ["sh", "-c", script]}]}
+        })
+    };
+    let apply = |server: &Server, manifest: Value| {
+        server
+            .kubectl_stdin(Kubectl::V1_33, &["-n", &name, "apply", "-f", "-"], &manifest.to_string())
+            .assert_success();
+    };
+    apply(
+        &own,
+        pod(
+            "counter",
+            "Always",
+            "i=0; while [ $i -lt 50 ]; do i=$((i+1)); echo line $i; sleep 0.2; done; exec sleep 3600",
+        ),
+    );
+    apply(&own, pod("done", "Never", "echo finished"));
+    apply(&own, pod("exiter", "Never", "sleep 4; exit 3"));
+    let counter = ns.wait_pod("counter", Duration::from_secs(30), "Running", is_running);
+    let exiter = ns.wait_pod("exiter", Duration::from_secs(30), "Running", is_running);
+    let done = ns.wait_pod("done", Duration::from_secs(30), "Succeeded", |pod| pod["status"]["phase"] == "Succeeded");
+    drop(ns);
+    let started_at =
+        |pod: &Value| container_status(pod, "app").expect("status")["state"]["running"]["startedAt"].clone();
+    let (counter_started, counter_pid) = (started_at(&counter), container_pid(&counter, "app"));
+    let exiter_started = started_at(&exiter);
+    let logs = own.kubectl(&["-n", &name, "logs", "counter"]);
+    assert!(logs.stdout.contains("line 1\n"), "{logs}");
+
+    own.kill9();
+    std::thread::sleep(Duration::from_secs(5));
+    own.restart().expect("restart the server");
+    let ns = Ns::attach(&own, &name);
+    assert!(
+        std::fs::metadata(format!("/proc/{counter_pid}")).is_ok(),
+        "the container process {counter_pid} died with the server"
+    );
+    let exited = ns.wait_pod("exiter", Duration::from_secs(30), "Failed with exit code 3", |pod| {
+        pod["status"]["phase"] == "Failed"
+    });
+    let terminated = &container_status(&exited, "app").expect("status")["state"]["terminated"];
+    assert_eq!(terminated["exitCode"], 3, "{exited:#}");
+    assert_eq!(terminated["reason"], "Error", "{exited:#}");
+    assert_eq!(terminated["startedAt"], exiter_started, "{exited:#}");
+    assert_eq!(restart_count(&exited, "app"), 0, "{exited:#}");
+
+    // The counter prints until about 10 s after it started; wait for its last line.
+    let mut logs = String::new();
+    let complete = testkit::eventually(Duration::from_secs(20), || {
+        logs = ns.kubectl(&["logs", "counter"]).stdout;
+        logs.contains("line 50\n")
+    });
+    assert!(complete, "counter logs incomplete: {logs}");
+    let expected: String = (1..=50).map(|i| format!("line {i}\n")).collect();
+    assert_eq!(logs, expected, "logs lost or repeated lines across the server restart");
+    let counter_now = ns.pod("counter").expect("counter");
+    assert!(is_running(&counter_now), "{counter_now:#}");
+    assert_eq!(started_at(&counter_now), counter_started, "the container was restarted: {counter_now:#}");
+    assert_eq!(restart_count(&counter_now, "app"), 0, "{counter_now:#}");
+    assert_eq!(container_pid(&counter_now, "app"), counter_pid, "the container process changed");
+    assert_eq!(condition(&counter_now, "Ready").as_deref(), Some("True"), "{counter_now:#}");
+    let done_now = ns.pod("done").expect("done");
+    assert_eq!(done_now["status"]["phase"], "Succeeded", "{done_now:#}");
+    assert_eq!(ns.status_column("done"), "Completed");
+    ns.kubectl(&["logs", "done"]).assert_success().assert_stdout("finished\n");
+
+    ns.delete_pods(&[("counter", uid(&counter)), ("done", uid(&done)), ("exiter", uid(&exiter))]);
+    assert_node_empty(&own);
+}
