@@ -163,9 +163,25 @@ impl Cgroups {
     /// Removes the pod's cgroup in every hierarchy: its (empty) descendants first, deepest
     /// first. A cgroup that still holds processes fails with `EBUSY`, reported as an error;
     /// an absent one is fine, so removal is idempotent.
+    ///
+    /// On v1 and hybrid trees that includes the hierarchies without peapod's controllers
+    /// (`name=systemd`, hybrid's `unified`, `net_cls`, ...): the OCI runtime creates the
+    /// container cgroups, and so their `peapod/pod<uid>` parents, in every mounted hierarchy,
+    /// and deletes only the container's own directory.
     pub fn remove_pod_cgroup(&self, pod_uid: &str) -> Result<(), ContainerError> {
         let rel = Self::pod_cgroup(pod_uid)?;
-        for dir in self.dirs(&rel) {
+        let mut dirs = self.dirs(&rel);
+        if matches!(self.mode, CgroupMode::Legacy | CgroupMode::Hybrid)
+            && let Ok(hierarchies) = fs::read_dir(&self.root)
+        {
+            for hierarchy in hierarchies.flatten() {
+                let dir = hierarchy.path().join(&rel);
+                if dir.is_dir() && !dirs.iter().any(|known| same_dir(known, &dir)) {
+                    dirs.push(dir);
+                }
+            }
+        }
+        for dir in dirs {
             remove_tree(&dir)?;
         }
         Ok(())
@@ -382,6 +398,32 @@ mod tests {
         cg.remove_pod_cgroup("u1").unwrap();
         assert!(!pod.exists());
         cg.remove_pod_cgroup("u1").unwrap();
+    }
+
+    #[test]
+    fn v1_removal_covers_hierarchies_without_controllers() {
+        let d = tempfile::tempdir().unwrap();
+        for hierarchy in ["memory", "cpu"] {
+            fs::create_dir_all(d.path().join(hierarchy)).unwrap();
+            fs::write(d.path().join(hierarchy).join("cgroup.procs"), "").unwrap();
+        }
+        fs::create_dir_all(d.path().join("unified")).unwrap();
+        fs::write(d.path().join("unified/cgroup.controllers"), "").unwrap();
+        let cg = Cgroups::detect(d.path()).unwrap();
+        assert_eq!(cg.mode, CgroupMode::Hybrid);
+        cg.create_pod_cgroup("u3", &PodResources::default()).unwrap();
+        // What crun leaves after deleting a container: the pod directory in the named
+        // hierarchies it created the container's cgroup in.
+        for hierarchy in ["systemd", "unified"] {
+            fs::create_dir_all(d.path().join(hierarchy).join("peapod/podu3")).unwrap();
+        }
+        fs::create_dir_all(d.path().join("systemd/peapod/podother")).unwrap();
+        cg.remove_pod_cgroup("u3").unwrap();
+        for hierarchy in ["memory", "cpu", "systemd", "unified"] {
+            assert!(!d.path().join(hierarchy).join("peapod/podu3").exists(), "{hierarchy}");
+        }
+        assert!(d.path().join("systemd/peapod/podother").exists(), "another pod's cgroup is kept");
+        cg.remove_pod_cgroup("u3").unwrap();
     }
 
     #[test]
