@@ -8,7 +8,8 @@
 //! crate knows nothing about Pods beyond their UID and never talks to the API server.
 //!
 //! Modules: `cidr` (address arithmetic), `ipam` (allocations on disk), `netns` (namespace
-//! files), `bridge`, `veth`, `pod_interface` (inside the pod), `masquerade` (iptables).
+//! files), `bridge`, `veth`, `pod_interface` (inside the pod), `neighbour` (the host's ARP entry
+//! of a reused address), `masquerade` (iptables).
 
 mod bridge;
 mod cidr;
@@ -16,6 +17,7 @@ mod error;
 mod ipam;
 mod link;
 mod masquerade;
+mod neighbour;
 mod netns;
 mod pod_interface;
 mod uid;
@@ -195,6 +197,12 @@ impl BridgeNetwork {
             }
         };
         pod_interface::configure(&netns.handle, eth0, ip, &self.cidr).await?;
+        if netns.created
+            && let Err(e) = neighbour::forget(&self.host, self.bridge_index, ip).await
+        {
+            // The pod works; only the host may reach it late, as it would without this.
+            tracing::warn!(pod_uid, %ip, error = %e, "forgetting the previous owner of the pod IP");
+        }
         Ok(PodNetworkStatus { netns_path: netns.path.clone(), ip: IpAddr::V4(ip) })
     }
 

@@ -312,3 +312,38 @@ fn forward_drop_policy_gets_accept_rules_for_the_bridge() {
     .join()
     .expect("test thread");
 }
+
+#[tokio::test]
+async fn pods_of_another_network_sharing_the_netns_dir_are_not_listed() {
+    // Two agents on one host share `/run/peapod/netns`; an agent's orphan cleanup tears down
+    // whatever `list` returns, so it must never return the other agent's pods.
+    let a = Fixture::new("shra", 11, 24, false);
+    let b = Fixture::new("shrb", 12, 24, false);
+    let network_a = a.network().await;
+    let status = setup(&network_a, "shr-a").await;
+    let network_b = BridgeNetwork::new(NetConfig { netns_dir: a.netns_dir(), ..b.config.clone() })
+        .await
+        .expect("BridgeNetwork::new");
+    assert!(network_b.list().await.expect("list").is_empty());
+    assert_eq!(network_a.list().await.expect("list"), vec!["shr-a".to_string()]);
+    assert!(status.netns_path.exists());
+}
+
+#[tokio::test]
+async fn the_host_reaches_a_pod_that_reuses_a_freed_ip_at_once() {
+    let fx = Fixture::new("reuse", 13, 24, false);
+    let network = fx.network().await;
+    // A pod that keeps the bridge up (with no port left the kernel flushes its ARP entries).
+    setup(&network, "reuse-keep").await;
+    let first = setup(&network, "reuse-a").await;
+    let (addr, server) = serve_once(Some(&first.netns_path), first.ip, "first");
+    assert_eq!(fetch(None, addr).expect("host -> first pod"), "first");
+    server.join().expect("server");
+    network.teardown("reuse-a").await.expect("teardown");
+    let second = setup(&network, "reuse-b").await;
+    assert_eq!(second.ip, first.ip, "the lowest free address is reused");
+    // Without forgetting the first pod's MAC the host keeps sending to it for up to 45 s.
+    let (addr, server) = serve_once(Some(&second.netns_path), second.ip, "second");
+    assert_eq!(fetch(None, addr).expect("host -> second pod"), "second");
+    server.join().expect("server");
+}

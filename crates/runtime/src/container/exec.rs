@@ -22,6 +22,9 @@ use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout};
 /// How long the runtime may take to hand over a terminal.
 const CONSOLE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a terminal already sent may take to be read once the runtime has exited.
+const MASTER_AFTER_EXIT: Duration = Duration::from_secs(1);
+
 /// The streams of a running exec.
 pub enum ExecStdio {
     Pipes {
@@ -246,9 +249,19 @@ impl OciRuntime {
                 .kill_on_drop(true)
                 .spawn()
                 .map_err(io_err(format!("run {} exec", self.name)))?;
+        let receive = socket.receive_master(CONSOLE_TIMEOUT);
+        tokio::pin!(receive);
         let master = tokio::select! {
-            m = socket.receive_master(CONSOLE_TIMEOUT) => m?,
+            biased;
+            m = &mut receive => m?,
             status = child.wait() => {
+                // The runtime sends the terminal before it starts the process, so a quick
+                // command (`kubectl exec -it pod -- tty`) can be done, and the runtime gone,
+                // before the master is read: it is then waiting in the socket, with the
+                // command's output buffered in the pty.
+                if let Ok(Ok(master)) = tokio::time::timeout(MASTER_AFTER_EXIT, &mut receive).await {
+                    return Ok(ExecProcess { child, stdio: Some(ExecStdio::Tty { master }), _files: files, pid_file });
+                }
                 // The runtime gave up before handing over a terminal.
                 let mut err = String::new();
                 if let Some(mut s) = child.stderr.take() {
