@@ -90,15 +90,20 @@ pub async fn run_node(
     })
     .map_err(|error| anyhow::anyhow!("open the node runtime: {error}"))?;
     let store = node_runtime.image_store().clone();
+    // Images imported from the air-gap directory are pinned, as k3s pins them: image garbage
+    // collection never removes them (the node may have no registry to pull them again).
+    let mut pinned = std::collections::HashSet::new();
     for (path, result) in tokio::task::spawn_blocking(move || store.import_startup_dir()).await? {
         match result {
             Ok(images) => {
                 let names: Vec<&str> = images.iter().map(|image| image.name.as_str()).collect();
                 tracing::info!("imported {} from {}", names.join(", "), path.display());
+                pinned.extend(images.into_iter().map(|image| image.name));
             }
             Err(error) => tracing::warn!("importing {}: {error}", path.display()),
         }
     }
+    let image_gc = tokio::spawn(collect_images(node_runtime.image_store().clone(), pinned));
 
     let network = net::BridgeNetwork::new(net::NetConfig {
         bridge_name: args.bridge_name.clone(),
@@ -132,8 +137,36 @@ pub async fn run_node(
     ));
     let result = agent.run(shutdown.cancelled()).await;
     shutdown.cancel();
+    image_gc.abort();
     let _ = streaming.await;
     result.context("node agent")
+}
+
+/// The kubelet's image GC period.
+const IMAGE_GC_PERIOD: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Removes unused images when the image store's filesystem passes 85% use, down to 80%
+/// (the kubelet's defaults), least recently used first; containers' images and `pinned` stay.
+async fn collect_images(store: runtime::image::ImageStore, pinned: std::collections::HashSet<String>) {
+    let mut period = tokio::time::interval(IMAGE_GC_PERIOD);
+    period.tick().await;
+    loop {
+        period.tick().await;
+        let (store, pinned) = (store.clone(), pinned.clone());
+        let report = tokio::task::spawn_blocking(move || {
+            let usage = || runtime::image::gc::filesystem_usage(store.root());
+            store.garbage_collect(runtime::image::gc::GcPolicy::default(), &pinned, usage)
+        })
+        .await;
+        match report {
+            Ok(Ok(report)) if !report.removed.is_empty() => {
+                tracing::info!("image garbage collection removed {:?}, {} bytes", report.removed, report.bytes_freed)
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => tracing::warn!("image garbage collection: {error}"),
+            Err(error) => tracing::warn!("image garbage collection task: {error}"),
+        }
+    }
 }
 
 /// The OCI runtime's state (`--root`): on tmpfs, as containerd's, since containers do not
