@@ -4,6 +4,7 @@
 //! each written atomically (temporary file, fsync, rename).
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use agent::runtime::{ContainerConfig, ContainerState, ContainerStatus, Result, RuntimeError, SandboxConfig};
 use jiff::Timestamp;
@@ -16,6 +17,10 @@ pub(crate) struct SandboxRecord {
     pub hostname: String,
     pub netns_path: Option<PathBuf>,
     pub log_directory: PathBuf,
+    /// The RuntimeClass handler whose OCI runtime runs the pod (absent in records written
+    /// before handlers existed: the default runtime).
+    #[serde(default)]
+    pub runtime_handler: Option<String>,
 }
 
 impl SandboxRecord {
@@ -24,6 +29,7 @@ impl SandboxRecord {
             hostname: config.hostname.clone(),
             netns_path: config.netns_path.clone(),
             log_directory: config.log_directory.clone(),
+            runtime_handler: config.runtime_handler.clone(),
         }
     }
 
@@ -46,6 +52,9 @@ pub(crate) struct ContainerMeta {
     pub log_path: PathBuf,
     pub stop_signal: Option<String>,
     pub created_at: Timestamp,
+    /// Recorded at start, so that an exited container keeps it once its shim is gone.
+    #[serde(default)]
+    pub started_at: Option<String>,
     pub exit_code: Option<i32>,
     pub finished_at: Option<String>,
     pub oom_killed: bool,
@@ -62,6 +71,7 @@ impl ContainerMeta {
             log_path: config.log_path.clone(),
             stop_signal: config.stop_signal.clone().or_else(|| config.image.config.stop_signal.clone()),
             created_at: Timestamp::now(),
+            started_at: None,
             exit_code: None,
             finished_at: None,
             oom_killed: false,
@@ -74,6 +84,16 @@ impl ContainerMeta {
 
     pub fn read(meta_dir: &Path, id: &str) -> Result<Self> {
         read_json(&meta_dir.join(format!("{id}.json")))
+    }
+
+    /// Read, change, write, with no other update in this process in between (the exit
+    /// watcher and `start_container` would otherwise lose each other's fields).
+    pub fn update(meta_dir: &Path, id: &str, change: impl FnOnce(&mut Self)) -> Result<()> {
+        static UPDATES: Mutex<()> = Mutex::new(());
+        let _serialized = UPDATES.lock().unwrap_or_else(|e| e.into_inner());
+        let mut meta = Self::read(meta_dir, id)?;
+        change(&mut meta);
+        meta.write(meta_dir)
     }
 
     /// Every record of a pod (unreadable ones are skipped: a crash between create and write
@@ -102,7 +122,8 @@ impl ContainerMeta {
             ),
             None => {
                 let state = if self.exit_code.is_some() { ContainerState::Exited } else { ContainerState::Unknown };
-                (state, None, self.finished_at.as_deref().and_then(parse_time), self.exit_code, None)
+                let started_at = self.started_at.as_deref().and_then(parse_time);
+                (state, started_at, self.finished_at.as_deref().and_then(parse_time), self.exit_code, None)
             }
         };
         let reason = (state == ContainerState::Exited && self.oom_killed).then(|| "OOMKilled".to_string());

@@ -11,12 +11,16 @@
 //! shim's shutdown) and `shm/` (the pod's `/dev/shm`, a tmpfs). Everything is found again
 //! from these files after an agent restart; nothing is held only in memory.
 //!
+//! RuntimeClass handlers map to OCI runtimes ([`NodeRuntimeConfig::handlers`]), as containerd's
+//! `runtimes` table does: the handler a sandbox was created with is kept in `sandbox.json`, its
+//! shim runs that runtime's binary, and exec into the pod's containers uses the same binary.
+//!
 //! It must not interpret Kubernetes semantics (restart policy, probes): that is the agent's.
 
 mod images;
 mod meta;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -47,6 +51,9 @@ pub struct NodeRuntimeConfig {
     pub shim_exe: PathBuf,
     pub shim_args_prefix: Vec<String>,
     pub oci_runtime: OciRuntime,
+    /// The RuntimeClass handlers (CRI `runtime_handler`) this node serves, by name; pods
+    /// without one run on `oci_runtime`.
+    pub handlers: BTreeMap<String, OciRuntime>,
     /// `/sys/fs/cgroup` (a fake root in tests).
     pub cgroup_root: PathBuf,
 }
@@ -55,6 +62,7 @@ pub struct NodeRuntime {
     store: ImageStore,
     puller: Puller,
     oci: OciRuntime,
+    handlers: BTreeMap<String, OciRuntime>,
     cgroups: Cgroups,
     sandboxes_dir: PathBuf,
     logs_dir: PathBuf,
@@ -95,6 +103,7 @@ impl NodeRuntime {
             puller: Puller::new(store.clone(), registries),
             store,
             oci: config.oci_runtime,
+            handlers: config.handlers,
             cgroups,
             sandboxes_dir,
             logs_dir,
@@ -114,6 +123,24 @@ impl NodeRuntime {
     /// `DATA_DIR/agent/logs`: where pods' log directories go.
     pub fn logs_dir(&self) -> &Path {
         &self.logs_dir
+    }
+
+    /// The OCI runtime of a RuntimeClass handler (`None`: the default). An unknown handler is
+    /// refused with containerd's wording, which the kubelet shows in its event.
+    fn oci_for(&self, handler: Option<&str>) -> Result<&OciRuntime> {
+        match handler {
+            None => Ok(&self.oci),
+            Some(handler) => self
+                .handlers
+                .get(handler)
+                .ok_or_else(|| RuntimeError::Other(format!("no runtime for {handler:?} is configured"))),
+        }
+    }
+
+    /// The OCI runtime the pod's sandbox was created with.
+    fn pod_oci(&self, pod_uid: &str) -> Result<&OciRuntime> {
+        let record = SandboxRecord::read(&self.pod_dir(pod_uid)?)?;
+        self.oci_for(record.runtime_handler.as_deref())
     }
 
     fn pod_dir(&self, pod_uid: &str) -> Result<PathBuf> {
@@ -217,6 +244,8 @@ impl Runtime for NodeRuntime {
         if self.shim(&config.pod_uid).await.is_ok() {
             return Ok(());
         }
+        // Refused before anything of the sandbox exists.
+        let oci = self.oci_for(config.runtime_handler.as_deref())?;
         for sub in ["meta", "bundles", "shm"] {
             std::fs::create_dir_all(pod_dir.join(sub)).map_err(other)?;
         }
@@ -244,8 +273,8 @@ impl Runtime for NodeRuntime {
             &self.shim_exe,
             &args,
             &pod_dir,
-            &self.oci.binary,
-            &self.oci.root,
+            &oci.binary,
+            &oci.root,
             Some(&config.hostname),
         )
         .await
@@ -340,6 +369,7 @@ impl Runtime for NodeRuntime {
         let shim = self.shim(pod_uid).await?;
         let pod_dir = self.pod_dir(pod_uid)?;
         let sandbox = SandboxRecord::read(&pod_dir)?;
+        let oci = self.oci_for(sandbox.runtime_handler.as_deref())?;
         let id = new_container_id();
         let record = self.store.get(&config.image.id).or_else(|_| self.store.get(&config.image_ref)).map_err(|e| {
             RuntimeError::CreateContainer(format!("image {:?} is not in the store: {e}", config.image_ref))
@@ -372,7 +402,7 @@ impl Runtime for NodeRuntime {
         let mut spec = build_spec(&info, config, &rootfs, user, &cgroups_path, self.rlimit_nofile_max)
             .map_err(|e| RuntimeError::CreateContainer(e.to_string()))?;
         // crun compiles a seccomp profile in ~40 ms per container; reuse the first compile.
-        self.oci.use_cached_seccomp(&mut spec);
+        oci.use_cached_seccomp(&mut spec);
         let bundle = pod_dir.join("bundles").join(&id);
         write_bundle(&bundle, &spec).map_err(|e| RuntimeError::CreateContainer(e.to_string()))?;
         if let Some(dir) = config.log_path.parent() {
@@ -392,15 +422,16 @@ impl Runtime for NodeRuntime {
             let _ = std::fs::remove_file(pod_dir.join("meta").join(format!("{id}.json")));
             return Err(RuntimeError::CreateContainer(error.to_string()));
         }
-        self.oci.remember_seccomp(&id, &spec);
+        oci.remember_seccomp(&id, &spec);
         Ok(id)
     }
 
     async fn start_container(&self, container_id: &str) -> Result<()> {
         let pod_uid = self.pod_of(container_id)?;
         let shim = self.shim(&pod_uid).await?;
-        shim.start(container_id).await.map_err(|e| RuntimeError::StartContainer(e.to_string()))?;
-        Ok(())
+        let info = shim.start(container_id).await.map_err(|e| RuntimeError::StartContainer(e.to_string()))?;
+        let meta_dir = self.pod_dir(&pod_uid)?.join("meta");
+        ContainerMeta::update(&meta_dir, container_id, |meta| meta.started_at = info.started_at)
     }
 
     async fn stop_container(&self, container_id: &str, grace: Duration) -> Result<()> {
@@ -467,8 +498,8 @@ impl Runtime for NodeRuntime {
     }
 
     async fn exec_sync(&self, container_id: &str, command: &[String], timeout: Duration) -> Result<ExecOutput> {
-        let (exit_code, stdout, stderr) = self
-            .oci
+        let oci = self.pod_oci(&self.pod_of(container_id)?)?;
+        let (exit_code, stdout, stderr) = oci
             .exec_sync(container_id, command, &[], timeout)
             .await
             .map_err(|e| RuntimeError::Other(e.to_string()))?;
@@ -476,8 +507,8 @@ impl Runtime for NodeRuntime {
     }
 
     async fn exec(&self, container_id: &str, command: &[String], streams: ExecStreams) -> Result<i32> {
-        let mut process = self
-            .oci
+        let oci = self.pod_oci(&self.pod_of(container_id)?)?;
+        let mut process = oci
             .exec_streaming(container_id, command, &[], streams.tty, streams.stdin.is_some())
             .await
             .map_err(|e| RuntimeError::Other(e.to_string()))?;
@@ -570,7 +601,8 @@ async fn copy_out(
 }
 
 /// Writes an exit into the container's meta once (the first observation wins), with the
-/// OOM verdict read from its cgroup while the cgroup still exists.
+/// OOM verdict read from its cgroup while the cgroup still exists. A quick container exits
+/// while `start_container` records its start: both go through [`ContainerMeta::update`].
 fn record_exit(
     cgroups: &Cgroups,
     meta_dir: &Path,
@@ -579,19 +611,20 @@ fn record_exit(
     exit_code: i32,
     finished_at: Option<&str>,
 ) {
-    let Ok(mut meta) = ContainerMeta::read(meta_dir, container_id) else { return };
-    if meta.exit_code.is_some() {
-        return;
-    }
     let oom = Cgroups::container_cgroups_path(pod_uid, container_id)
         .ok()
         .and_then(|path| cgroups.oom_killed(&path).ok())
         .unwrap_or(false);
-    meta.exit_code = Some(exit_code);
-    meta.finished_at = finished_at.map(str::to_string);
-    meta.oom_killed = oom;
-    if let Err(error) = meta.write(meta_dir) {
-        tracing::warn!("recording the exit of container {container_id}: {error}");
+    let recorded = ContainerMeta::update(meta_dir, container_id, |meta| {
+        if meta.exit_code.is_none() {
+            meta.exit_code = Some(exit_code);
+            meta.finished_at = finished_at.map(str::to_string);
+            meta.oom_killed = oom;
+        }
+    });
+    match recorded {
+        Ok(()) | Err(RuntimeError::NotFound(_)) => {}
+        Err(error) => tracing::warn!("recording the exit of container {container_id}: {error}"),
     }
 }
 
