@@ -7,7 +7,7 @@
 //! real runtime does. It must stay free of any behaviour the agent could depend on that the
 //! real runtime does not have.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -77,6 +77,8 @@ struct State {
     failing_pulls: HashMap<String, String>,
     pulls: Vec<String>,
     sandboxes: BTreeMap<String, (SandboxConfig, bool)>,
+    /// RuntimeClass handlers configured besides the default ([`FakeRuntime::add_handler`]).
+    handlers: BTreeSet<String>,
     containers: BTreeMap<String, FakeContainer>,
     behaviors: HashMap<String, Behavior>,
     exec_exit_codes: HashMap<String, i32>,
@@ -182,6 +184,12 @@ impl FakeRuntime {
     /// Pod UIDs with a sandbox, and whether it was stopped.
     pub fn sandboxes(&self) -> Vec<(String, bool)> {
         self.lock().sandboxes.iter().map(|(uid, (_, stopped))| (uid.clone(), *stopped)).collect()
+    }
+
+    /// Configures a RuntimeClass handler: sandboxes asking for any other fail, as a CRI
+    /// runtime without that runtime configured does.
+    pub fn add_handler(&self, handler: &str) {
+        self.lock().handlers.insert(handler.to_string());
     }
 
     pub fn sandbox_config(&self, pod_uid: &str) -> Option<SandboxConfig> {
@@ -294,6 +302,11 @@ impl Runtime for FakeRuntime {
 
     async fn run_pod_sandbox(&self, config: &SandboxConfig) -> Result<()> {
         let mut state = self.lock();
+        if let Some(handler) = &config.runtime_handler
+            && !state.handlers.contains(handler)
+        {
+            return Err(RuntimeError::Other(format!("no runtime for {handler:?} is configured")));
+        }
         match state.sandboxes.get_mut(&config.pod_uid) {
             Some((_, stopped)) => *stopped = false,
             None => {

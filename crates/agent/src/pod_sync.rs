@@ -296,7 +296,29 @@ fn compute_status(
     pod_status::compute(&input)
 }
 
+/// The `handler` of the pod's RuntimeClass, as the kubelet's `LookupRuntimeHandler`: `None`
+/// without `runtimeClassName`; a class that does not exist (or cannot be read) fails the
+/// sandbox, to be retried.
+async fn runtime_handler(ctx: &Context, pod: &Pod) -> Result<Option<String>, String> {
+    let class_name = pod.spec.as_ref().and_then(|spec| spec.runtime_class_name.as_deref()).filter(|n| !n.is_empty());
+    let Some(class_name) = class_name else { return Ok(None) };
+    let info = api::resources::find("node.k8s.io", "v1", "runtimeclasses")
+        .ok_or_else(|| "the RuntimeClass resource is not known".to_string())?;
+    let classes: client::Api<serde_json::Value> =
+        client::Api::with_resource(ctx.client.clone(), client::ApiResource::from_info(info), None);
+    match classes.get_opt(class_name).await {
+        Ok(Some(class)) => {
+            Ok(Some(class.get("handler").and_then(serde_json::Value::as_str).unwrap_or_default().to_string()))
+        }
+        // The kubelet's informer lister answers with the singular: `runtimeclass.node.k8s.io`.
+        Ok(None) => Err(format!("{}.{} \"{class_name}\" not found", info.singular, info.group)),
+        Err(error) => Err(format!("failed to lookup RuntimeClass {class_name}: {error}")),
+    }
+}
+
 async fn ensure_sandbox(ctx: &Context, state: &mut PodState, pod: &Pod) -> Result<(), String> {
+    // Before the network: a pod whose RuntimeClass is missing gets nothing set up.
+    let runtime_handler = runtime_handler(ctx, pod).await?;
     let meta = &pod.metadata;
     let (namespace, name) = (meta.namespace.clone().unwrap_or_default(), meta.name.clone().unwrap_or_default());
     let spec = pod.spec.clone().unwrap_or_default();
@@ -321,6 +343,7 @@ async fn ensure_sandbox(ctx: &Context, state: &mut PodState, pod: &Pod) -> Resul
         netns_path,
         resources: crate::pod_resources::pod_resources(pod),
         log_directory,
+        runtime_handler,
     };
     ctx.runtime.run_pod_sandbox(&config).await.map_err(|e| e.to_string())?;
     state.sandbox_ready = true;

@@ -90,6 +90,9 @@ pub struct SandboxConfig {
     pub resources: PodResources,
     /// Where the pod's container logs go (`DATA_DIR/agent/logs/<ns>_<name>_<uid>`).
     pub log_directory: PathBuf,
+    /// The `handler` of the pod's RuntimeClass (CRI's `runtime_handler`): which configured OCI
+    /// runtime runs the pod's containers; `None` for the runtime's default.
+    pub runtime_handler: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

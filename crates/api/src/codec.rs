@@ -209,6 +209,9 @@ fn round_trip(api_version: &str, kind: &str, object: &Value) -> Result<Value, De
         ("apps/v1", "Deployment") => via::<apps::v1::Deployment>(kind, api_version, object),
         ("apps/v1", "ReplicaSet") => via::<apps::v1::ReplicaSet>(kind, api_version, object),
         ("events.k8s.io/v1", "Event") => via::<events::v1::Event>(kind, api_version, object),
+        ("node.k8s.io/v1", "RuntimeClass") => {
+            via::<k8s_openapi::api::node::v1::RuntimeClass>(kind, api_version, object)
+        }
         ("autoscaling/v1", "Scale") => via::<k8s_openapi::api::autoscaling::v1::Scale>(kind, api_version, object),
         ("policy/v1", "Eviction") => via::<k8s_openapi::api::policy::v1::Eviction>(kind, api_version, object),
         (_, "DeleteOptions") => via::<meta::DeleteOptions>(kind, api_version, object),

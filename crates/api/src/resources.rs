@@ -251,6 +251,18 @@ static RESOURCES: &[ResourceInfo] = &[
         categories: &[],
         subresources: &[],
     },
+    ResourceInfo {
+        group: "node.k8s.io",
+        version: "v1",
+        kind: "RuntimeClass",
+        plural: "runtimeclasses",
+        singular: "runtimeclass",
+        short_names: &[],
+        namespaced: false,
+        verbs: ALL_VERBS,
+        categories: &[],
+        subresources: &[],
+    },
 ];
 
 /// Every served resource, core group first, in discovery order.
@@ -301,6 +313,9 @@ mod tests {
         assert_eq!(find("apps", "v1", "deployments").unwrap().api_version(), "apps/v1");
         assert!(find("", "v1", "nope").is_none());
         let names: Vec<_> = groups().into_iter().map(|(g, _)| g).collect();
-        assert_eq!(names, vec!["coordination.k8s.io", "apps", "events.k8s.io"]);
+        assert_eq!(names, vec!["coordination.k8s.io", "apps", "events.k8s.io", "node.k8s.io"]);
+        let runtime_classes = find("node.k8s.io", "v1", "runtimeclasses").unwrap();
+        assert!(!runtime_classes.namespaced);
+        assert_eq!(runtime_classes.key_prefix(), "/registry/node.k8s.io/runtimeclasses/");
     }
 }

@@ -127,8 +127,12 @@ fn reset_status_on_create(info: &ResourceInfo, object: &mut Value) {
     }
 }
 
-/// Stores a prepared object. `dry_run` returns it as it would have been stored.
+/// Stores a prepared object. `dry_run` returns it as it would have been stored. Pods pass
+/// the RuntimeClass admission plugin first ([`admit_runtime_class`]).
 pub async fn create(server: &ApiServer, info: &ResourceInfo, mut object: Value, dry_run: bool) -> ApiResult<Value> {
+    if info.group.is_empty() && info.kind == "Pod" {
+        admit_runtime_class(server, info, &mut object).await?;
+    }
     let name = objects::name_of(&object).to_string();
     let key = objects::key(info, objects::metadata_str(&object, "namespace"), &name);
     if dry_run {
@@ -145,6 +149,37 @@ pub async fn create(server: &ApiServer, info: &ResourceInfo, mut object: Value, 
         Err(StoreError::AlreadyExists) => Err(ApiError::already_exists(info, &name)),
         Err(other) => Err(other.into()),
     }
+}
+
+/// The RuntimeClass admission plugin on pod create: the class the pod names is read from the
+/// store and its overhead and scheduling merged in (`api::defaults::runtime_class`); a missing
+/// class or a conflicting pod is a 403, as kube-apiserver's admission chain answers.
+async fn admit_runtime_class(server: &ApiServer, info: &ResourceInfo, pod: &mut Value) -> ApiResult<()> {
+    use api::defaults::runtime_class::{RuntimeClassRejection, admit_pod, runtime_class_name};
+    let forbidden = |pod: &Value, rejection: RuntimeClassRejection| {
+        let name = objects::name_of(pod);
+        let message = if name.is_empty() {
+            format!("{} is forbidden: {rejection}", info.group_resource())
+        } else {
+            format!("{} \"{name}\" is forbidden: {rejection}", info.group_resource())
+        };
+        ApiError { details: Some(json!({"name": name, "kind": info.plural})), ..ApiError::forbidden(message) }
+    };
+    let class = match runtime_class_name(pod).map(str::to_string) {
+        None => None,
+        Some(class_name) => {
+            let classes =
+                api::resources::find("node.k8s.io", "v1", "runtimeclasses").expect("runtimeclasses are served");
+            match read(server, classes, None, &class_name).await {
+                Ok((class, _)) => Some(class),
+                Err(error) if error.code == 404 => {
+                    return Err(forbidden(pod, RuntimeClassRejection::NotFound(class_name)));
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    };
+    admit_pod(pod, class.as_ref()).map_err(|rejection| forbidden(pod, rejection))
 }
 
 /// One object: its resource, namespace (for namespaced resources) and name.

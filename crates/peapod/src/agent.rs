@@ -42,6 +42,51 @@ pub struct NodeArgs {
     /// The OCI runtime, crun or runc, by name or path (default: crun, else runc).
     #[arg(long)]
     pub container_runtime: Option<String>,
+    /// A RuntimeClass handler, `NAME=PATH` of an OCI runtime binary (repeatable). The handlers
+    /// `crun` and `runc` are configured by themselves when those runtimes are installed.
+    #[arg(long = "runtime-handler", value_name = "NAME=PATH", value_parser = parse_runtime_handler)]
+    pub runtime_handlers: Vec<(String, PathBuf)>,
+}
+
+/// `NAME=PATH`, with NAME a DNS label as RuntimeClass handlers are.
+fn parse_runtime_handler(text: &str) -> Result<(String, PathBuf), String> {
+    let (name, path) = text.split_once('=').ok_or_else(|| format!("{text:?} is not NAME=PATH"))?;
+    if let Some(problem) = api::validation::is_dns1123_label(name).into_iter().next() {
+        return Err(format!("handler name {name:?}: {problem}"));
+    }
+    if path.is_empty() {
+        return Err(format!("handler {name:?} has no runtime binary"));
+    }
+    Ok((name.to_string(), PathBuf::from(path)))
+}
+
+/// The RuntimeClass handlers of the node: the `crun` and `runc` runtimes when installed and
+/// usable on this host, then the `--runtime-handler` ones (which win on a name clash). A
+/// handler given on the command line that does not work is an error; a missing crun or runc
+/// is not.
+fn runtime_handlers(
+    flags: &[(String, PathBuf)],
+) -> anyhow::Result<std::collections::BTreeMap<String, runtime::container::OciRuntime>> {
+    use runtime::container::OciRuntime;
+    let mut handlers = std::collections::BTreeMap::new();
+    for name in ["crun", "runc"] {
+        if flags.iter().any(|(flag, _)| flag == name) {
+            continue;
+        }
+        // `detect` falls back to the other runtime when this one is missing or unusable.
+        match OciRuntime::detect(Some(name), PathBuf::from(RUNTIME_ROOT)) {
+            Ok(oci) if oci.name == name => {
+                handlers.insert(name.to_string(), oci);
+            }
+            _ => tracing::debug!("no {name} runtime handler: {name} is not usable here"),
+        }
+    }
+    for (name, path) in flags {
+        let oci = OciRuntime::with_binary(path.clone(), PathBuf::from(RUNTIME_ROOT))
+            .with_context(|| format!("runtime handler {name}={}", path.display()))?;
+        handlers.insert(name.clone(), oci);
+    }
+    Ok(handlers)
 }
 
 /// Runs `peapod agent` until SIGTERM or SIGINT.
@@ -81,11 +126,16 @@ pub async fn run_node(
     let oci = runtime::container::OciRuntime::detect(args.container_runtime.as_deref(), PathBuf::from(RUNTIME_ROOT))
         .context("find an OCI runtime (apt-get install crun runc)")?;
     tracing::info!("container runtime {} ({})", oci.runtime_version(), oci.binary.display());
+    let handlers = runtime_handlers(&args.runtime_handlers)?;
+    for (name, handler) in &handlers {
+        tracing::info!("runtime handler {name}: {} ({})", handler.runtime_version(), handler.binary.display());
+    }
     let node_runtime = runtime::cri::NodeRuntime::new(runtime::cri::NodeRuntimeConfig {
         agent_dir: agent_dir.clone(),
         shim_exe: std::env::current_exe().context("find the peapod binary for the shims")?,
         shim_args_prefix: vec!["shim".into()],
         oci_runtime: oci,
+        handlers,
         cgroup_root: PathBuf::from("/sys/fs/cgroup"),
     })
     .map_err(|error| anyhow::anyhow!("open the node runtime: {error}"))?;
@@ -191,4 +241,26 @@ fn default_node_ip() -> IpAddr {
         })
     });
     address.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runtime_handler_flags_parse() {
+        assert_eq!(
+            parse_runtime_handler("kata=/opt/kata/bin/kata-runtime"),
+            Ok(("kata".to_string(), PathBuf::from("/opt/kata/bin/kata-runtime")))
+        );
+        assert!(parse_runtime_handler("kata").unwrap_err().contains("NAME=PATH"));
+        assert!(parse_runtime_handler("Kata=/bin/x").unwrap_err().contains("handler name \"Kata\""));
+        assert!(parse_runtime_handler("kata=").unwrap_err().contains("no runtime binary"));
+    }
+
+    #[test]
+    fn flags_name_handlers_and_broken_ones_are_errors() {
+        let error = runtime_handlers(&[("broken".to_string(), PathBuf::from("/nonexistent/runtime"))]).unwrap_err();
+        assert!(format!("{error:#}").contains("runtime handler broken=/nonexistent/runtime"), "{error:#}");
+    }
 }

@@ -37,6 +37,7 @@ async fn killall(args: KillallArgs) -> anyhow::Result<()> {
         shim_exe: std::env::current_exe()?,
         shim_args_prefix: vec!["shim".into()],
         oci_runtime: oci.clone(),
+        handlers: Default::default(),
         cgroup_root: PathBuf::from("/sys/fs/cgroup"),
     })
     .map_err(|error| anyhow::anyhow!("open the node runtime: {error}"))?;

@@ -11,6 +11,7 @@ mod deployment;
 mod namespace;
 mod node;
 mod pod;
+pub mod runtime_class;
 mod secret;
 mod service;
 

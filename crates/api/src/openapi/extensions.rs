@@ -5,7 +5,8 @@
 //! Data, not logic: extracted from the `+listType`, `+listMapKey`, `+mapType`, `+structType` markers and
 //! the `patchStrategy`/`patchMergeKey` struct tags of k8s.io/api and k8s.io/apimachinery v0.33.9 (the
 //! Go types kube-apiserver 1.33 generates its OpenAPI from), for the API groups peapod serves:
-//! core/v1, apps/v1, coordination.k8s.io/v1, events.k8s.io/v1, autoscaling/v1, policy/v1 and meta/v1.
+//! core/v1, apps/v1, coordination.k8s.io/v1, events.k8s.io/v1, node.k8s.io/v1, autoscaling/v1, policy/v1 and
+//! meta/v1.
 //! Regenerate the same way when serving another group; entries for unused schemas are harmless.
 
 /// One `x-kubernetes-*` extension.
@@ -306,6 +307,7 @@ pub(super) static FIELDS: &[(&str, &str, &[Ext])] = &[
     ("io.k8s.api.core.v1.TopologySelectorLabelRequirement", "values", &[ListType("atomic")]),
     ("io.k8s.api.core.v1.TopologySelectorTerm", "matchLabelExpressions", &[ListType("atomic")]),
     ("io.k8s.api.core.v1.TopologySpreadConstraint", "matchLabelKeys", &[ListType("atomic")]),
+    ("io.k8s.api.node.v1.Scheduling", "tolerations", &[ListType("atomic")]),
     ("io.k8s.api.policy.v1.PodDisruptionBudgetSpec", "selector", &[PatchStrategy("replace")]),
     (
         "io.k8s.api.policy.v1.PodDisruptionBudgetStatus",

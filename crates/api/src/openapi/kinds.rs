@@ -3,7 +3,7 @@
 //!
 //! Must not decide which kinds a document contains (that is `schemas.rs`, from the resource table).
 
-use k8s_openapi::api::{apps, autoscaling, coordination, core, events, policy};
+use k8s_openapi::api::{apps, autoscaling, coordination, core, events, node, policy};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 use schemars::{JsonSchema, SchemaGenerator};
 
@@ -26,6 +26,7 @@ pub(super) fn register(generator: &mut SchemaGenerator, group: &str, version: &s
         ("autoscaling", "v1", "Scale") => add::<autoscaling::v1::Scale>(generator),
         ("coordination.k8s.io", "v1", "Lease") => add::<coordination::v1::Lease>(generator),
         ("events.k8s.io", "v1", "Event") => add::<events::v1::Event>(generator),
+        ("node.k8s.io", "v1", "RuntimeClass") => add::<node::v1::RuntimeClass>(generator),
         ("policy", "v1", "Eviction") => add::<policy::v1::Eviction>(generator),
         _ => return None,
     };

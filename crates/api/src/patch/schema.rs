@@ -134,6 +134,7 @@ pub(crate) fn root_for(api_version: &str, kind: &str) -> Option<&'static StructT
         ("apps/v1", "ReplicaSet") => &tags::APPS_REPLICA_SET,
         ("autoscaling/v1", "Scale") => &tags::AUTOSCALING_SCALE,
         ("events.k8s.io/v1", "Event") => &tags::EVENTS_EVENT,
+        ("node.k8s.io/v1", "RuntimeClass") => &tags::NODE_RUNTIME_CLASS,
         _ => return None,
     })
 }

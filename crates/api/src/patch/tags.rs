@@ -79,6 +79,10 @@ pub(super) static CORE_SERVICE_ACCOUNT: StructType = StructType {
 pub(super) static COORDINATION_LEASE: StructType = StructType {
     fields: &[Field { name: "metadata", ty: Ty::Struct(&META_OBJECT_META), strategy: "", merge_key: "" }],
 };
+/// `node.k8s.io/v1` RuntimeClass (`scheduling.tolerations` has no strategy: replaced whole).
+pub(super) static NODE_RUNTIME_CLASS: StructType = StructType {
+    fields: &[Field { name: "metadata", ty: Ty::Struct(&META_OBJECT_META), strategy: "", merge_key: "" }],
+};
 /// `apps/v1` Deployment.
 pub(super) static APPS_DEPLOYMENT: StructType = StructType {
     fields: &[

@@ -21,6 +21,7 @@ mod namespace;
 mod node;
 mod pod;
 mod replicaset;
+mod runtime_class;
 mod secret;
 mod service;
 mod serviceaccount;
@@ -85,6 +86,7 @@ enum Printer {
     Lease,
     Deployment,
     ReplicaSet,
+    RuntimeClass,
     Default,
 }
 
@@ -103,6 +105,7 @@ fn printer(info: &crate::ResourceInfo) -> Printer {
         ("coordination.k8s.io", "leases") => Printer::Lease,
         ("apps", "deployments") => Printer::Deployment,
         ("apps", "replicasets") => Printer::ReplicaSet,
+        ("node.k8s.io", "runtimeclasses") => Printer::RuntimeClass,
         _ => Printer::Default,
     }
 }
@@ -124,6 +127,7 @@ pub fn column_definitions(info: &crate::ResourceInfo) -> Vec<Value> {
         Printer::Lease => lease::COLUMNS,
         Printer::Deployment => deployment::COLUMNS,
         Printer::ReplicaSet => replicaset::COLUMNS,
+        Printer::RuntimeClass => runtime_class::COLUMNS,
         Printer::Default => default::COLUMNS,
     };
     columns.iter().map(Column::to_json).collect()
@@ -146,6 +150,7 @@ pub fn row_cells(info: &crate::ResourceInfo, object: &Value, now: jiff::Timestam
         Printer::Lease => lease::cells(object, now),
         Printer::Deployment => deployment::cells(object, now),
         Printer::ReplicaSet => replicaset::cells(object, now),
+        Printer::RuntimeClass => runtime_class::cells(object, now),
         Printer::Default => default::cells(object),
     }
 }

@@ -19,8 +19,9 @@ mod node;
 mod object_meta;
 mod pod;
 pub(crate) mod pod_spec;
-mod quantity;
+pub(crate) mod quantity;
 mod replicaset;
+mod runtime_class;
 mod secret;
 mod service;
 
@@ -52,6 +53,7 @@ pub fn validate_create(info: &ResourceInfo, object: &Value) -> Vec<FieldError> {
         ("coordination.k8s.io", "Lease") => lease::validate_create(object),
         ("apps", "Deployment") => deployment::validate_create(object),
         ("apps", "ReplicaSet") => replicaset::validate_create(object),
+        ("node.k8s.io", "RuntimeClass") => runtime_class::validate_create(object),
         // ServiceAccount and anything else: object meta with a DNS-1123 subdomain name.
         _ => object_meta::validate_object_meta(object, info.namespaced, names::name_is_dns_subdomain),
     }
@@ -68,6 +70,7 @@ pub fn validate_update(info: &ResourceInfo, new: &Value, old: &Value) -> Vec<Fie
         ("", "Service") => service::validate_update(new, old),
         ("apps", "Deployment") => deployment::validate_update(new, old),
         ("apps", "ReplicaSet") => replicaset::validate_update(new, old),
+        ("node.k8s.io", "RuntimeClass") => runtime_class::validate_update(new, old),
         // Kinds whose update rules are their create rules plus the metadata rules.
         _ => {
             let mut errs = object_meta::validate_object_meta_update(new, old);

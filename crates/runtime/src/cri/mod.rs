@@ -269,16 +269,9 @@ impl Runtime for NodeRuntime {
             .map_err(other)?;
         SandboxRecord::from_config(config).write(&pod_dir)?;
         let args: Vec<&str> = self.shim_args_prefix.iter().map(String::as_str).collect();
-        let shim = ShimClient::spawn(
-            &self.shim_exe,
-            &args,
-            &pod_dir,
-            &oci.binary,
-            &oci.root,
-            Some(&config.hostname),
-        )
-        .await
-        .map_err(shim_error)?;
+        let shim = ShimClient::spawn(&self.shim_exe, &args, &pod_dir, &oci.binary, &oci.root, Some(&config.hostname))
+            .await
+            .map_err(shim_error)?;
         self.adopt(&config.pod_uid, Arc::new(shim)).await;
         Ok(())
     }
@@ -499,10 +492,8 @@ impl Runtime for NodeRuntime {
 
     async fn exec_sync(&self, container_id: &str, command: &[String], timeout: Duration) -> Result<ExecOutput> {
         let oci = self.pod_oci(&self.pod_of(container_id)?)?;
-        let (exit_code, stdout, stderr) = oci
-            .exec_sync(container_id, command, &[], timeout)
-            .await
-            .map_err(|e| RuntimeError::Other(e.to_string()))?;
+        let (exit_code, stdout, stderr) =
+            oci.exec_sync(container_id, command, &[], timeout).await.map_err(|e| RuntimeError::Other(e.to_string()))?;
         Ok(ExecOutput { exit_code, stdout, stderr })
     }
 
