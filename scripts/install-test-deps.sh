@@ -5,7 +5,7 @@
 # their own instances on loopback ports.
 set -euo pipefail
 
-pkgs=(busybox-static crun runc skopeo umoci docker-registry apache2-utils iproute2 iptables util-linux curl)
+pkgs=(busybox-static crun runc skopeo umoci docker-registry apache2-utils iproute2 iptables util-linux openssl curl)
 # nginx-light is the small build; fall back to nginx where it does not exist.
 if apt-cache show nginx-light >/dev/null 2>&1 || dpkg -s nginx-light >/dev/null 2>&1; then
     pkgs+=(nginx-light)
