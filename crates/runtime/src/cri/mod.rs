@@ -308,8 +308,12 @@ impl Runtime for NodeRuntime {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        match Arc::try_unwrap(shim) {
-            Ok(shim) => shim.shutdown().await.map_err(shim_error),
+        // `shutdown` consumes its client, and other tasks may still hold this one: use a
+        // connection of its own.
+        let pod_dir = shim.pod_dir().to_path_buf();
+        drop(shim);
+        match ShimClient::connect(&pod_dir).await {
+            Ok(own) => own.shutdown().await.map_err(shim_error),
             Err(_) => Ok(()),
         }
     }
