@@ -30,7 +30,7 @@ use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use algorithm::{Algorithm, Profile, ScheduleError};
+use algorithm::{Algorithm, Profile};
 use cache::{Cache, NodeChange};
 use events::{Record, Recorder, pod_reference};
 use framework::{DEFAULT_SCHEDULER_NAME, PodInfo, pod_key};
@@ -154,7 +154,7 @@ async fn schedule_one(scheduler: &Arc<Scheduler>, popped: queue::Popped) {
             tracing::debug!(pod = %key, %message, "unschedulable");
             let scheduler = scheduler.clone();
             tokio::spawn(async move {
-                record_unschedulable(&scheduler, &info, &error, message).await;
+                record_unschedulable(&scheduler, &info, message).await;
                 drop(permit);
             });
         }
@@ -205,14 +205,13 @@ fn error_message(error: &client::Error) -> String {
 
 /// `PodScheduled=False, reason Unschedulable` on the pod (when it changes) and a
 /// `FailedScheduling` warning.
-async fn record_unschedulable(scheduler: &Scheduler, info: &PodInfo, error: &ScheduleError, message: String) {
+async fn record_unschedulable(scheduler: &Scheduler, info: &PodInfo, message: String) {
     scheduler.recorder.record(Record {
         object: pod_reference(&info.namespace, &info.name, &info.uid),
         type_: "Warning",
         reason: "FailedScheduling",
         message: message.clone(),
     });
-    let _ = error;
     let wanted = ("False".to_string(), "Unschedulable".to_string(), message.clone());
     if info.scheduled_condition.as_ref() == Some(&wanted) {
         return;
