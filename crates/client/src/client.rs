@@ -245,8 +245,9 @@ fn tls_config(config: &Config, https: bool) -> Result<rustls::ClientConfig> {
 }
 
 /// `insecure-skip-tls-verify`: the certificate is not checked, signatures still are (so the
-/// handshake is well-formed), exactly as kubectl's flag behaves.
-mod insecure {
+/// handshake is well-formed), exactly as kubectl's flag behaves. Also what the agent's HTTPS
+/// probes use (the kubelet's `InsecureSkipVerify`).
+pub mod insecure {
     use std::sync::Arc;
 
     use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};

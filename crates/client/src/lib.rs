@@ -24,6 +24,7 @@ pub mod watcher;
 
 pub use api::{Api, ListMeta, ObjectList};
 pub use client::Client;
+pub use client::insecure::AcceptAnyCertificate;
 pub use config::Config;
 pub use error::{Error, Result, Status};
 pub use leader::{LeaderElectionConfig, LeaderElector};
