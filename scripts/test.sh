@@ -32,6 +32,9 @@ for minor in 27 32 33; do
 done
 
 target_dir="${CARGO_TARGET_DIR:-target}"
+# Incremental compilation caches double the size of a debug build (2.2 of 4.7 GiB measured) and
+# buy nothing on a clean CI checkout; CI machines have run out of disk with them.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo build --workspace
