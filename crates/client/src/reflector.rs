@@ -8,8 +8,13 @@
 //!
 //! Objects are shared as `Arc<K>` and must be treated as read-only snapshots; writes go to
 //! the API server, never into the cache.
+//!
+//! Indexes (client-go's `Indexer`): a named function maps each object to index values, and
+//! [`Store::by_index`] returns the objects under one value without scanning the cache, so a
+//! controller looking up "the pods this ReplicaSet controls" costs the answer's size, not
+//! the cluster's. Indexes are kept under the same lock as the objects.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use futures::stream::{Stream, StreamExt};
@@ -39,13 +44,77 @@ impl ObjectKey {
 
 type Objects<K> = HashMap<ObjectKey, Arc<K>>;
 
+/// Maps an object to the values it is indexed under (none: not in the index).
+pub type IndexFunc<K> = Arc<dyn Fn(&K) -> Vec<String> + Send + Sync>;
+
+struct Index<K> {
+    name: &'static str,
+    func: IndexFunc<K>,
+    entries: HashMap<String, HashSet<ObjectKey>>,
+}
+
+impl<K> Index<K> {
+    fn add(&mut self, key: &ObjectKey, object: &K) {
+        for value in (self.func)(object) {
+            self.entries.entry(value).or_default().insert(key.clone());
+        }
+    }
+
+    fn remove(&mut self, key: &ObjectKey, object: &K) {
+        for value in (self.func)(object) {
+            if let Some(keys) = self.entries.get_mut(&value) {
+                keys.remove(key);
+                if keys.is_empty() {
+                    self.entries.remove(&value);
+                }
+            }
+        }
+    }
+}
+
+/// The cached objects and their indexes, changed together under one lock.
+struct Cache<K> {
+    objects: Objects<K>,
+    indexes: Vec<Index<K>>,
+}
+
+impl<K> Cache<K> {
+    fn insert(&mut self, key: ObjectKey, object: Arc<K>) {
+        let old = self.objects.insert(key.clone(), object.clone());
+        for index in &mut self.indexes {
+            if let Some(old) = &old {
+                index.remove(&key, old);
+            }
+            index.add(&key, &object);
+        }
+    }
+
+    fn remove(&mut self, key: &ObjectKey) {
+        if let Some(old) = self.objects.remove(key) {
+            for index in &mut self.indexes {
+                index.remove(key, &old);
+            }
+        }
+    }
+
+    fn replace_all(&mut self, objects: Objects<K>) {
+        self.objects = objects;
+        for index in &mut self.indexes {
+            index.entries.clear();
+            for (key, object) in &self.objects {
+                index.add(key, object);
+            }
+        }
+    }
+}
+
 /// A read handle on the cache. Cheap to clone.
 pub struct Store<K> {
     shared: Arc<Shared<K>>,
 }
 
 struct Shared<K> {
-    objects: RwLock<Objects<K>>,
+    cache: RwLock<Cache<K>>,
     ready: tokio::sync::watch::Sender<bool>,
 }
 
@@ -62,20 +131,29 @@ impl<K: Object> Store<K> {
     }
 
     pub fn get_key(&self, key: &ObjectKey) -> Option<Arc<K>> {
-        self.read().get(key).cloned()
+        self.read().objects.get(key).cloned()
     }
 
     /// Every cached object, in no particular order.
     pub fn list(&self) -> Vec<Arc<K>> {
-        self.read().values().cloned().collect()
+        self.read().objects.values().cloned().collect()
+    }
+
+    /// The objects the index `name` maps to `value`, in no particular order; none for an
+    /// unknown index.
+    pub fn by_index(&self, name: &str, value: &str) -> Vec<Arc<K>> {
+        let cache = self.read();
+        let Some(index) = cache.indexes.iter().find(|i| i.name == name) else { return Vec::new() };
+        let Some(keys) = index.entries.get(value) else { return Vec::new() };
+        keys.iter().filter_map(|key| cache.objects.get(key).cloned()).collect()
     }
 
     pub fn len(&self) -> usize {
-        self.read().len()
+        self.read().objects.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.read().is_empty()
+        self.read().objects.is_empty()
     }
 
     /// Whether the first list has been applied.
@@ -90,10 +168,10 @@ impl<K: Object> Store<K> {
         let _ = ready.wait_for(|ready| *ready).await;
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Objects<K>> {
-        // A panic while holding the lock cannot leave the map half-updated (every update is
-        // a single insert, remove or swap), so a poisoned lock is still consistent.
-        self.shared.objects.read().unwrap_or_else(PoisonError::into_inner)
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Cache<K>> {
+        // Index functions are the only foreign code run under the write lock; a panicking
+        // one leaves at worst a stale index entry, which `by_index` tolerates.
+        self.shared.cache.read().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -106,7 +184,8 @@ pub struct Writer<K> {
 
 impl<K: Object> Default for Writer<K> {
     fn default() -> Self {
-        let shared = Shared { objects: RwLock::new(HashMap::new()), ready: tokio::sync::watch::Sender::new(false) };
+        let cache = Cache { objects: HashMap::new(), indexes: Vec::new() };
+        let shared = Shared { cache: RwLock::new(cache), ready: tokio::sync::watch::Sender::new(false) };
         Writer { store: Store { shared: Arc::new(shared) }, buffer: None }
     }
 }
@@ -115,6 +194,17 @@ impl<K: Object> Writer<K> {
     /// A reader of this writer's cache.
     pub fn store(&self) -> Store<K> {
         self.store.clone()
+    }
+
+    /// Adds (or replaces) the index `name`, built at once from what is cached.
+    pub fn add_index(&mut self, name: &'static str, func: IndexFunc<K>) {
+        let mut cache = self.write();
+        cache.indexes.retain(|i| i.name != name);
+        let mut index = Index { name, func, entries: HashMap::new() };
+        for (key, object) in &cache.objects {
+            index.add(key, object);
+        }
+        cache.indexes.push(index);
     }
 
     pub fn apply_watcher_event(&mut self, event: &Event<K>) {
@@ -127,7 +217,7 @@ impl<K: Object> Writer<K> {
             }
             Event::InitDone => {
                 if let Some(buffer) = self.buffer.take() {
-                    *self.write() = buffer;
+                    self.write().replace_all(buffer);
                 }
                 self.store.shared.ready.send_replace(true);
             }
@@ -144,8 +234,8 @@ impl<K: Object> Writer<K> {
         }
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Objects<K>> {
-        self.store.shared.objects.write().unwrap_or_else(PoisonError::into_inner)
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Cache<K>> {
+        self.store.shared.cache.write().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -225,6 +315,43 @@ mod tests {
         assert_eq!(store.len(), 1);
         assert!(store.get(Some("a"), "x").is_none());
         assert!(store.is_ready());
+    }
+
+    #[test]
+    fn indexes_follow_inserts_updates_deletes_and_relists() {
+        let (store, mut writer) = store::<Value>();
+        writer.apply_watcher_event(&Event::Apply(json!({"metadata": {"namespace": "a", "name": "early", "labels": {"app": "x"}}})));
+        let by_app: IndexFunc<Value> = Arc::new(|o: &Value| {
+            o.pointer("/metadata/labels/app").and_then(Value::as_str).map(|a| vec![a.to_string()]).unwrap_or_default()
+        });
+        writer.add_index("app", by_app);
+        let names = |value: &str| {
+            let mut names: Vec<String> = store
+                .by_index("app", value)
+                .iter()
+                .filter_map(|o| o.pointer("/metadata/name").and_then(Value::as_str).map(str::to_string))
+                .collect();
+            names.sort();
+            names
+        };
+        // Built from what was cached before the index existed.
+        assert_eq!(names("x"), ["early"]);
+        writer.apply_watcher_event(&Event::Apply(json!({"metadata": {"namespace": "a", "name": "p", "labels": {"app": "x"}}})));
+        assert_eq!(names("x"), ["early", "p"]);
+        // An update moves the object to its new value.
+        writer.apply_watcher_event(&Event::Apply(json!({"metadata": {"namespace": "a", "name": "p", "labels": {"app": "y"}}})));
+        assert_eq!(names("x"), ["early"]);
+        assert_eq!(names("y"), ["p"]);
+        writer.apply_watcher_event(&Event::Delete(json!({"metadata": {"namespace": "a", "name": "early"}})));
+        assert!(names("x").is_empty());
+        // A relist rebuilds the index from the new view.
+        writer.apply_watcher_event(&Event::Init);
+        writer.apply_watcher_event(&Event::InitApply(json!({"metadata": {"namespace": "b", "name": "q", "labels": {"app": "x"}}})));
+        assert_eq!(names("y"), ["p"]);
+        writer.apply_watcher_event(&Event::InitDone);
+        assert!(names("y").is_empty());
+        assert_eq!(names("x"), ["q"]);
+        assert!(store.by_index("missing", "x").is_empty());
     }
 
     #[test]

@@ -294,6 +294,11 @@ impl<K: Object> Informer<K> {
         self.handlers.push(Box::new(handler));
     }
 
+    /// Indexes the cache (see [`client::reflector::Store::by_index`]).
+    pub fn add_index(&mut self, name: &'static str, func: client::reflector::IndexFunc<K>) {
+        self.writer.add_index(name, func);
+    }
+
     pub fn transform(&mut self, transform: impl Fn(K) -> K + Send + 'static) {
         self.transform = Some(Box::new(transform));
     }

@@ -46,6 +46,12 @@ enum Command {
     },
 }
 
+/// The API server allocates and frees many small JSON values per request; mimalloc serves
+/// them several times faster than glibc's malloc (measured: see crates/control/examples/
+/// scheduler_bench.rs) and returns freed memory to the system sooner.
+#[global_allocator]
+static GLOBAL_ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))

@@ -605,12 +605,11 @@ impl Sync<'_> {
         }
         let old_uids: Vec<&str> = old.iter().filter_map(|rs| rs.metadata.uid.as_deref()).collect();
         let new_uid = new_rs.and_then(|rs| rs.metadata.uid.as_deref());
-        self.controller.pods.list().iter().any(|pod| {
-            pod.metadata.namespace == self.d.metadata.namespace
-                && controller_ref::controller_of(&pod.metadata)
-                    .is_some_and(|r| old_uids.contains(&r.uid.as_str()) && Some(r.uid.as_str()) != new_uid)
-                && !pods::is_terminated(pod)
-        })
+        let namespace = self.d.metadata.namespace.as_deref().unwrap_or_default();
+        old_uids
+            .into_iter()
+            .filter(|uid| Some(*uid) != new_uid)
+            .any(|uid| pods::controlled_by(&self.controller.pods, namespace, uid).iter().any(|p| !pods::is_terminated(p)))
     }
 
     /// `cleanupDeployment`: old, empty RSs beyond `revisionHistoryLimit`, oldest revision first.

@@ -38,6 +38,8 @@ const RESYNC: Duration = Duration::from_secs(30);
 /// Runs every controller until `shutdown`.
 pub async fn run(client: client::Client, config: crate::ControlConfig, shutdown: CancellationToken) {
     let mut pods = Informer::new(Api::<Pod>::all(client.clone()), watcher::Config::default());
+    pods.add_index(pods::CONTROLLER_INDEX, pods::controller_index());
+    pods.add_index(pods::NODE_INDEX, pods::node_index());
     let mut replicasets = Informer::new(Api::<ReplicaSet>::all(client.clone()), watcher::Config::default());
     let mut deployments = Informer::new(Api::<Deployment>::all(client.clone()), watcher::Config::default());
     let mut nodes = Informer::new(Api::<Node>::all(client.clone()), watcher::Config::default());

@@ -312,7 +312,7 @@ impl NodeLifecycleController {
                 "metadata": {"resourceVersion": node.metadata.resource_version}});
             node = api.patch(&name, &Patch::Merge(patch)).await?;
         }
-        let on_node: Vec<Arc<Pod>> = self.pods.list().into_iter().filter(|p| pods::node_name(p) == name).collect();
+        let on_node = pods::on_node(&self.pods, &name);
         if ready != "True" {
             self.mark_pods_not_ready(&on_node, now).await;
         }

@@ -4,9 +4,46 @@
 //! Pure functions over pods; the current time is passed in. No API calls here.
 
 use std::cmp::Ordering;
+use std::sync::Arc;
 
+use client::reflector::{IndexFunc, Store};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Pod;
+
+use super::controller_ref;
+
+/// The pod cache index by controller: `<namespace>/<controller uid>`, and `<namespace>/` for
+/// pods with no controller (client-go's `controllerUIDIndex` with its orphan key).
+pub const CONTROLLER_INDEX: &str = "controller";
+/// The pod cache index by `spec.nodeName` (bound pods only).
+pub const NODE_INDEX: &str = "node";
+
+pub fn controller_index() -> IndexFunc<Pod> {
+    Arc::new(|pod: &Pod| {
+        let namespace = pod.metadata.namespace.as_deref().unwrap_or_default();
+        let uid = controller_ref::controller_of(&pod.metadata).map(|r| r.uid.as_str()).unwrap_or_default();
+        vec![format!("{namespace}/{uid}")]
+    })
+}
+
+pub fn node_index() -> IndexFunc<Pod> {
+    Arc::new(|pod: &Pod| Some(node_name(pod)).filter(|n| !n.is_empty()).map(str::to_string).into_iter().collect())
+}
+
+/// The cached pods controlled by the object with `uid` in `namespace`.
+pub fn controlled_by(pods: &Store<Pod>, namespace: &str, uid: &str) -> Vec<Arc<Pod>> {
+    pods.by_index(CONTROLLER_INDEX, &format!("{namespace}/{uid}"))
+}
+
+/// The cached pods of `namespace` that have no controller.
+pub fn orphans(pods: &Store<Pod>, namespace: &str) -> Vec<Arc<Pod>> {
+    pods.by_index(CONTROLLER_INDEX, &format!("{namespace}/"))
+}
+
+/// The cached pods bound to `node`.
+pub fn on_node(pods: &Store<Pod>, node: &str) -> Vec<Arc<Pod>> {
+    pods.by_index(NODE_INDEX, node)
+}
 
 /// Not finished and not being deleted (`controller.IsPodActive`).
 pub fn is_active(pod: &Pod) -> bool {

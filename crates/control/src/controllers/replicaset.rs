@@ -11,7 +11,7 @@
 //!
 //! It does not schedule or run pods, and it never edits a pod beyond its ownerReferences.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -119,7 +119,7 @@ fn selector_of(rs: &ReplicaSet) -> Result<api::selector::LabelSelector> {
 
 fn labels_match(selector: &api::selector::LabelSelector, meta: &ObjectMeta) -> bool {
     // An empty selector selects nothing for controllers (validation forbids it anyway).
-    !selector.is_empty() && selector.matches(&meta.labels.clone().unwrap_or_default())
+    !selector.is_empty() && selector.matches(meta.labels.as_ref().unwrap_or(&BTreeMap::new()))
 }
 
 impl ReplicaSetController {
@@ -229,11 +229,13 @@ impl ReplicaSetController {
         let selector = selector_of(&rs)?;
         let pod_api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
         let rs_deleting = rs.metadata.deletion_timestamp.is_some();
-        let all_pods: Vec<Arc<Pod>> =
-            self.pods.list().into_iter().filter(|p| p.metadata.namespace.as_deref() == Some(namespace)).collect();
+        // Only pods this RS controls or nobody does can be claimed (`FilterPodsByOwner`).
+        let rs_uid = rs.metadata.uid.as_deref().unwrap_or_default();
+        let mut candidates = pods::controlled_by(&self.pods, namespace, rs_uid);
+        candidates.extend(pods::orphans(&self.pods, namespace));
 
         let mut claimed: Vec<Arc<Pod>> = Vec::new();
-        for pod in all_pods.iter().filter(|p| pods::is_active(p)) {
+        for pod in candidates.iter().filter(|p| pods::is_active(p)) {
             let matches = labels_match(&selector, &pod.metadata);
             match controller_ref::decide(&rs.metadata, rs_deleting, &pod.metadata, matches) {
                 Claim::Keep => claimed.push(pod.clone()),
@@ -258,7 +260,7 @@ impl ReplicaSetController {
         }
 
         let manage_result = if needs_sync && !rs_deleting {
-            self.manage_replicas(&key, &rs, &claimed, &all_pods, &pod_api).await
+            self.manage_replicas(&key, &rs, &claimed, &pod_api).await
         } else {
             Ok(())
         };
@@ -286,7 +288,6 @@ impl ReplicaSetController {
         key: &ObjectKey,
         rs: &ReplicaSet,
         claimed: &[Arc<Pod>],
-        all_pods: &[Arc<Pod>],
         pod_api: &Api<Pod>,
     ) -> Result<()> {
         let desired = usize::try_from(rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)).unwrap_or(0);
@@ -321,7 +322,7 @@ impl ReplicaSetController {
             }
         } else if claimed.len() > desired {
             let count = (claimed.len() - desired).min(BURST_REPLICAS);
-            let related = related_pods(rs, all_pods, &self.replicasets);
+            let related = related_pods(rs, &self.pods, &self.replicasets);
             let victims = pods_to_delete(claimed, &related, count, jiff::Timestamp::now());
             let names: Vec<String> = victims.iter().filter_map(|p| p.metadata.name.clone()).collect();
             self.expectations.expect_deletions(key, names.iter().cloned());
@@ -415,7 +416,7 @@ pub fn pod_from_template(rs: &ReplicaSet) -> Result<Pod> {
 
 /// Active pods of this RS's family (RSs with the same controller, e.g. one Deployment's),
 /// for the "doubled up on a node" rank.
-fn related_pods(rs: &ReplicaSet, all_pods: &[Arc<Pod>], replicasets: &Store<ReplicaSet>) -> Vec<Arc<Pod>> {
+fn related_pods(rs: &ReplicaSet, pods: &Store<Pod>, replicasets: &Store<ReplicaSet>) -> Vec<Arc<Pod>> {
     let own_uid = rs.metadata.uid.clone().unwrap_or_default();
     let mut family: HashSet<String> = [own_uid].into();
     if let Some(owner) = controller_ref::controller_of(&rs.metadata) {
@@ -428,11 +429,8 @@ fn related_pods(rs: &ReplicaSet, all_pods: &[Arc<Pod>], replicasets: &Store<Repl
             }
         }
     }
-    all_pods
-        .iter()
-        .filter(|p| controller_ref::controller_of(&p.metadata).is_some_and(|r| family.contains(&r.uid)))
-        .cloned()
-        .collect()
+    let namespace = rs.metadata.namespace.as_deref().unwrap_or_default();
+    family.iter().flat_map(|uid| pods::controlled_by(pods, namespace, uid)).collect()
 }
 
 /// The `count` pods to delete first (`getPodsToDelete`).
@@ -456,12 +454,12 @@ pub fn pods_to_delete(claimed: &[Arc<Pod>], related: &[Arc<Pod>], count: usize, 
 pub fn calculate_status(rs: &ReplicaSet, claimed: &[Arc<Pod>], now: jiff::Timestamp) -> ReplicaSetStatus {
     let spec = rs.spec.as_ref();
     let template_labels =
-        spec.and_then(|s| s.template.as_ref()).and_then(|t| t.metadata.as_ref()).and_then(|m| m.labels.clone());
+        spec.and_then(|s| s.template.as_ref()).and_then(|t| t.metadata.as_ref()).and_then(|m| m.labels.as_ref());
     let min_ready_seconds = spec.and_then(|s| s.min_ready_seconds).unwrap_or(0);
     let count = |f: &dyn Fn(&Pod) -> bool| i32::try_from(claimed.iter().filter(|p| f(p)).count()).unwrap_or(i32::MAX);
     let fully_labeled = count(&|p: &Pod| {
-        let labels = p.metadata.labels.clone().unwrap_or_default();
-        template_labels.as_ref().is_none_or(|t| t.iter().all(|(k, v)| labels.get(k) == Some(v)))
+        let labels = p.metadata.labels.as_ref();
+        template_labels.as_ref().is_none_or(|t| t.iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v)))
     });
     ReplicaSetStatus {
         replicas: count(&|_| true),

@@ -51,7 +51,7 @@ pub struct Options {
     /// How many revisions of history one compaction transaction covers. A compaction step
     /// holds up writes for its duration, so this bounds the stall compaction can cause.
     pub compact_batch: Revision,
-    /// Idle read-only connections kept for reuse.
+    /// Read-only connections: reads in flight at once.
     pub read_pool: usize,
     /// Writes that may be queued for the writer before callers wait for room.
     pub write_queue: usize,
@@ -63,7 +63,7 @@ impl Default for Options {
             watch_buffer: DEFAULT_WATCH_BUFFER,
             max_batch: 1024,
             compact_batch: 1000,
-            read_pool: 4,
+            read_pool: 8,
             write_queue: 4096,
         }
     }

@@ -179,16 +179,13 @@ impl Writer {
 
 /// The current value of `key`, if it is live.
 fn current(tx: &Transaction<'_>, key: &str) -> Result<Option<KeyValue>, rusqlite::Error> {
-    tx.prepare_cached(
-        "SELECT l.value, l.create_revision, l.revision FROM kv_current c \
-         JOIN kv_log l ON l.revision = c.revision WHERE c.key = ?1",
-    )?
+    tx.prepare_cached(schema::GET_CURRENT)?
     .query_row([key.as_bytes()], |row| {
         Ok(KeyValue {
             key: key.to_string(),
-            value: row.get(0)?,
-            create_revision: row.get(1)?,
-            mod_revision: row.get(2)?,
+            value: row.get(1)?,
+            create_revision: row.get(2)?,
+            mod_revision: row.get(3)?,
         })
     })
     .optional()
