@@ -3,7 +3,7 @@
 //! (its leases stop) makes its node `Ready=Unknown` with reason `NodeStatusUnknown` and the
 //! `node.kubernetes.io/unreachable` taints; the taint manager evicts its Deployment pods
 //! after their `tolerationSeconds`, and the ReplicaSet recreates them on the live node. A node
-//! that heartbeats again loses the taints.
+//! that heartbeats again loses the taints; a deleted node's Lease is garbage collected.
 
 use std::time::Duration;
 
@@ -129,5 +129,13 @@ fn a_silent_node_is_tainted_and_its_pods_move() {
         let node = server.get_json(&["node", doomed]);
         ready_condition(&node)["status"] == "True"
             && !taint_keys(&node).iter().any(|(k, _)| k.starts_with("node.kubernetes.io/unreachable"))
+    });
+
+    // A deleted node's Lease (owned by the Node) is garbage collected.
+    drop(_back);
+    server.kubectl(&["get", "lease", doomed, "-n", "kube-node-lease"]).assert_success();
+    server.kubectl(&["delete", "node", doomed]).assert_success();
+    wait("the node's lease collected", Duration::from_secs(30), &server, || {
+        !server.kubectl(&["get", "lease", doomed, "-n", "kube-node-lease"]).status.success()
     });
 }

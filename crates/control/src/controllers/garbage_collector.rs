@@ -26,9 +26,11 @@ use crate::runner::{self, Action, Change, Error, Informer, Result, WorkQueue};
 pub const ORPHAN: &str = "orphan";
 pub const FOREGROUND: &str = "foregroundDeletion";
 
-/// The namespaced kinds whose objects the collector tracks (the served ones that carry
-/// ownerReferences in practice; `events.k8s.io` Events are the same objects as core Events).
+/// The kinds whose objects the collector tracks (the served ones that carry or are named by
+/// ownerReferences in practice: Nodes own their Leases; `events.k8s.io` Events are the same
+/// objects as core Events).
 const TRACKED: &[(&str, &str, &str)] = &[
+    ("", "v1", "nodes"),
     ("", "v1", "pods"),
     ("apps", "v1", "replicasets"),
     ("apps", "v1", "deployments"),
@@ -234,7 +236,14 @@ impl GarbageCollector {
                 }
                 let deleting_with_finalizer =
                     being_deleted(new) && finalizers(new).iter().any(|f| f == ORPHAN || f == FOREGROUND);
-                if !new_refs.is_empty() || deleting_with_finalizer {
+                // As upstream's `processGraphChanges`: an update matters only when it changes the
+                // owner references or the deletion state; status churn (a pod's phase, a lease's
+                // renewal) is not looked at again, which under load was a GET per lease renewal.
+                let relevant = match old {
+                    None => !new_refs.is_empty(),
+                    Some(old) => old_refs != new_refs || being_deleted(old) != being_deleted(new),
+                };
+                if relevant || deleting_with_finalizer {
                     self.queue.add(item.clone());
                 }
                 // A dependent that stops blocking (being deleted) may release a waiting owner.
@@ -291,7 +300,8 @@ impl GarbageCollector {
             .get(item.kind)
             .cloned()
             .ok_or_else(|| Error::Invalid(format!("unknown kind {}", item.kind)))?;
-        Ok(Api::with_resource(self.client.clone(), resource, Some(&item.namespace)))
+        let namespace = Some(item.namespace.as_str()).filter(|n| !n.is_empty());
+        Ok(Api::with_resource(self.client.clone(), resource, namespace))
     }
 
     fn cached(&self, item: &Item) -> Option<Arc<Value>> {
