@@ -320,7 +320,9 @@ mod tests {
     #[test]
     fn indexes_follow_inserts_updates_deletes_and_relists() {
         let (store, mut writer) = store::<Value>();
-        writer.apply_watcher_event(&Event::Apply(json!({"metadata": {"namespace": "a", "name": "early", "labels": {"app": "x"}}})));
+        writer.apply_watcher_event(&Event::Apply(
+            json!({"metadata": {"namespace": "a", "name": "early", "labels": {"app": "x"}}}),
+        ));
         let by_app: IndexFunc<Value> = Arc::new(|o: &Value| {
             o.pointer("/metadata/labels/app").and_then(Value::as_str).map(|a| vec![a.to_string()]).unwrap_or_default()
         });
@@ -336,17 +338,23 @@ mod tests {
         };
         // Built from what was cached before the index existed.
         assert_eq!(names("x"), ["early"]);
-        writer.apply_watcher_event(&Event::Apply(json!({"metadata": {"namespace": "a", "name": "p", "labels": {"app": "x"}}})));
+        writer.apply_watcher_event(&Event::Apply(
+            json!({"metadata": {"namespace": "a", "name": "p", "labels": {"app": "x"}}}),
+        ));
         assert_eq!(names("x"), ["early", "p"]);
         // An update moves the object to its new value.
-        writer.apply_watcher_event(&Event::Apply(json!({"metadata": {"namespace": "a", "name": "p", "labels": {"app": "y"}}})));
+        writer.apply_watcher_event(&Event::Apply(
+            json!({"metadata": {"namespace": "a", "name": "p", "labels": {"app": "y"}}}),
+        ));
         assert_eq!(names("x"), ["early"]);
         assert_eq!(names("y"), ["p"]);
         writer.apply_watcher_event(&Event::Delete(json!({"metadata": {"namespace": "a", "name": "early"}})));
         assert!(names("x").is_empty());
         // A relist rebuilds the index from the new view.
         writer.apply_watcher_event(&Event::Init);
-        writer.apply_watcher_event(&Event::InitApply(json!({"metadata": {"namespace": "b", "name": "q", "labels": {"app": "x"}}})));
+        writer.apply_watcher_event(&Event::InitApply(
+            json!({"metadata": {"namespace": "b", "name": "q", "labels": {"app": "x"}}}),
+        ));
         assert_eq!(names("y"), ["p"]);
         writer.apply_watcher_event(&Event::InitDone);
         assert!(names("y").is_empty());

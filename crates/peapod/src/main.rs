@@ -46,11 +46,9 @@ enum Command {
     },
 }
 
-/// The API server allocates and frees many small JSON values per request; mimalloc serves
-/// them several times faster than glibc's malloc (measured: see crates/control/examples/
-/// scheduler_bench.rs) and returns freed memory to the system sooner.
+/// mimalloc for the server and agent, glibc's malloc for shims (see `runtime::allocator`).
 #[global_allocator]
-static GLOBAL_ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL_ALLOCATOR: runtime::allocator::ProcessAllocator = runtime::allocator::ProcessAllocator;
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()

@@ -606,10 +606,9 @@ impl Sync<'_> {
         let old_uids: Vec<&str> = old.iter().filter_map(|rs| rs.metadata.uid.as_deref()).collect();
         let new_uid = new_rs.and_then(|rs| rs.metadata.uid.as_deref());
         let namespace = self.d.metadata.namespace.as_deref().unwrap_or_default();
-        old_uids
-            .into_iter()
-            .filter(|uid| Some(*uid) != new_uid)
-            .any(|uid| pods::controlled_by(&self.controller.pods, namespace, uid).iter().any(|p| !pods::is_terminated(p)))
+        old_uids.into_iter().filter(|uid| Some(*uid) != new_uid).any(|uid| {
+            pods::controlled_by(&self.controller.pods, namespace, uid).iter().any(|p| !pods::is_terminated(p))
+        })
     }
 
     /// `cleanupDeployment`: old, empty RSs beyond `revisionHistoryLimit`, oldest revision first.

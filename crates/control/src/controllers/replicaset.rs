@@ -259,11 +259,8 @@ impl ReplicaSetController {
             }
         }
 
-        let manage_result = if needs_sync && !rs_deleting {
-            self.manage_replicas(&key, &rs, &claimed, &pod_api).await
-        } else {
-            Ok(())
-        };
+        let manage_result =
+            if needs_sync && !rs_deleting { self.manage_replicas(&key, &rs, &claimed, &pod_api).await } else { Ok(()) };
 
         let now = jiff::Timestamp::now();
         let min_ready_seconds = rs.spec.as_ref().and_then(|s| s.min_ready_seconds).unwrap_or(0);

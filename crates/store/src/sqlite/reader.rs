@@ -69,11 +69,9 @@ fn kv_from(row: &Row<'_>) -> Result<KeyValue, rusqlite::Error> {
 }
 
 pub fn get(conn: &mut Connection, key: &str) -> Result<Option<KeyValue>, StoreError> {
-    conn.prepare_cached(
-        schema::GET_CURRENT,
-    )
-    .and_then(|mut stmt| stmt.query_row([key.as_bytes()], kv_from).optional())
-    .map_err(sql_error)
+    conn.prepare_cached(schema::GET_CURRENT)
+        .and_then(|mut stmt| stmt.query_row([key.as_bytes()], kv_from).optional())
+        .map_err(sql_error)
 }
 
 /// Checks `requested` against the transaction's view: 0 means current; older than the compact

@@ -180,15 +180,15 @@ impl Writer {
 /// The current value of `key`, if it is live.
 fn current(tx: &Transaction<'_>, key: &str) -> Result<Option<KeyValue>, rusqlite::Error> {
     tx.prepare_cached(schema::GET_CURRENT)?
-    .query_row([key.as_bytes()], |row| {
-        Ok(KeyValue {
-            key: key.to_string(),
-            value: row.get(1)?,
-            create_revision: row.get(2)?,
-            mod_revision: row.get(3)?,
+        .query_row([key.as_bytes()], |row| {
+            Ok(KeyValue {
+                key: key.to_string(),
+                value: row.get(1)?,
+                create_revision: row.get(2)?,
+                mod_revision: row.get(3)?,
+            })
         })
-    })
-    .optional()
+        .optional()
 }
 
 fn insert_row(
