@@ -21,12 +21,12 @@ use crate::{Event, EventType, KeyValue, ListResult, Revision, StoreError};
 pub struct Readers {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
-    permits: tokio::sync::Semaphore,
+    permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl Readers {
     pub fn new(path: PathBuf, size: usize) -> Self {
-        Self { path, idle: Mutex::new(Vec::new()), permits: tokio::sync::Semaphore::new(size.max(1)) }
+        Self { path, idle: Mutex::new(Vec::new()), permits: Arc::new(tokio::sync::Semaphore::new(size.max(1))) }
     }
 
     /// Runs `read` with a pooled connection on a blocking thread.
@@ -36,9 +36,11 @@ impl Readers {
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let this = Arc::clone(self);
-        // The semaphore is never closed.
-        let permit = self.permits.acquire().await.map_err(|err| StoreError::Internal(err.to_string()))?;
-        let result = tokio::task::spawn_blocking(move || {
+        // The permit moves into the blocking task, so a caller that gives up waiting does not
+        // free it while the connection is still in use. (The semaphore is never closed.)
+        let permit = self.permits.clone().acquire_owned().await.map_err(|err| StoreError::Internal(err.to_string()))?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let pooled = this.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
             let mut conn = match pooled {
                 Some(conn) => conn,
@@ -51,9 +53,8 @@ impl Readers {
             }
             result
         })
-        .await;
-        drop(permit);
-        result.map_err(|err| StoreError::Internal(format!("store read task failed: {err}")))?
+        .await
+        .map_err(|err| StoreError::Internal(format!("store read task failed: {err}")))?
     }
 }
 
