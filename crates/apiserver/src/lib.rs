@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use error::ApiError;
-pub use serve::serve_tls;
+pub use serve::{serve_tls, serve_unix};
 
 /// What the binary decides about the API server.
 #[derive(Clone, Debug)]

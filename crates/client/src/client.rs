@@ -37,8 +37,14 @@ pub struct Client {
     inner: Arc<Inner>,
 }
 
+/// The connection pool: TLS (or plain HTTP) over TCP, or HTTP/2 over a Unix socket.
+enum Transport {
+    Tcp(HyperClient<Connector, Full<Bytes>>),
+    Unix(HyperClient<crate::unix::UnixConnector, Full<Bytes>>),
+}
+
 struct Inner {
-    http: HyperClient<Connector, Full<Bytes>>,
+    http: Transport,
     /// The server URL without a trailing slash; request paths are appended to it.
     server: String,
     authorization: Option<HeaderValue>,
@@ -75,13 +81,21 @@ impl Client {
             .enable_http1()
             .enable_http2()
             .wrap_connector(http);
-        let http = HyperClient::builder(TokioExecutor::new())
+        let mut builder = HyperClient::builder(TokioExecutor::new());
+        builder
             .timer(TokioTimer::new())
             .pool_timer(TokioTimer::new())
             .http2_keep_alive_interval(KEEP_ALIVE_INTERVAL)
             .http2_keep_alive_timeout(KEEP_ALIVE_TIMEOUT)
-            .http2_keep_alive_while_idle(true)
-            .build(connector);
+            .http2_keep_alive_while_idle(true);
+        let http = match &config.unix_socket {
+            // No ALPN on a socket: HTTP/2 with prior knowledge, which the server's auto
+            // builder recognises.
+            Some(path) => {
+                Transport::Unix(builder.http2_only(true).build(crate::unix::UnixConnector::new(path.clone())))
+            }
+            None => Transport::Tcp(builder.build(connector)),
+        };
         let authorization = match &config.token {
             Some(token) => Some(
                 HeaderValue::from_str(&format!("Bearer {token}"))
@@ -179,7 +193,11 @@ impl Client {
             headers.entry(AUTHORIZATION).or_insert_with(|| authorization.clone());
         }
         headers.entry(USER_AGENT).or_insert_with(|| self.inner.user_agent.clone());
-        self.inner.http.request(request).await.map_err(|e| Error::Transport(Box::new(e)))
+        let response = match &self.inner.http {
+            Transport::Tcp(http) => http.request(request).await,
+            Transport::Unix(http) => http.request(request).await,
+        };
+        response.map_err(|e| Error::Transport(Box::new(e)))
     }
 
     fn build(

@@ -33,6 +33,10 @@ pub struct Config {
     /// The timeout of every request except watches; `None` waits forever.
     pub timeout: Option<Duration>,
     pub user_agent: String,
+    /// Talk HTTP/2 over this Unix socket instead of connecting to `server` with TLS (the URL
+    /// then only names the server in requests). `peapod server`'s own components use the
+    /// socket it serves in its data directory: same API, same authentication, no TLS.
+    pub unix_socket: Option<PathBuf>,
 }
 
 impl Config {
@@ -46,6 +50,7 @@ impl Config {
             namespace: "default".to_string(),
             timeout: Some(DEFAULT_TIMEOUT),
             user_agent: format!("peapod-client/{}", env!("CARGO_PKG_VERSION")),
+            unix_socket: None,
         }
     }
 

@@ -1,5 +1,6 @@
 //! How every peapod component (scheduler, controllers, node agent, simulated nodes) talks
-//! to the API server: over HTTPS, exactly as an external client would, even in-process.
+//! to the API server: over HTTPS, exactly as an external client would (in-process components
+//! use the same API over the server's Unix socket, without TLS: [`unix`]).
 //!
 //! - [`Config`] and [`Client`]: kubeconfig, TLS against the cluster CA, bearer token,
 //!   pooled HTTP/2 (HTTP/1.1 fallback) connections, timeouts, `Status` errors.
@@ -19,6 +20,7 @@ pub mod leader;
 pub mod params;
 pub mod reflector;
 pub mod resource;
+pub mod unix;
 pub mod watch;
 pub mod watcher;
 

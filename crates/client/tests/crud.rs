@@ -329,3 +329,36 @@ async fn watch_sees_added_modified_deleted_in_order() {
     .await;
     assert!(ended.is_ok(), "watch did not end at its timeout");
 }
+
+/// The server's own components talk over `DATA_DIR/api.sock`: the same API and the same
+/// authentication as over TLS, watches included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_over_the_servers_unix_socket() {
+    let server = TestServer::start(Datastore::Memory).await;
+    let socket = server.data_dir().join("api.sock");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&socket).expect("api.sock").permissions());
+    assert_eq!(mode & 0o777, 0o600, "only its owner may open the socket");
+    let mut config = server.config();
+    config.unix_socket = Some(socket.clone());
+    let client = client::Client::new(config.clone()).expect("socket client");
+    let config_maps: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    let created = config_maps.create(&config_map("over-socket", &[], &[("k", "v")])).await.expect("create");
+    let version = created.metadata.resource_version.clone().expect("resourceVersion");
+    let mut events = config_maps.watch(&WatchParams::default().at(version)).await.expect("watch");
+    config_maps.patch("over-socket", &Patch::Merge(json!({"data": {"k": "v2"}}))).await.expect("patch over the socket");
+    let event = tokio::time::timeout(Duration::from_secs(10), events.next()).await.expect("a watch event in time");
+    match event {
+        Some(Ok(WatchEvent::Modified(cm))) => {
+            assert_eq!(cm.data.and_then(|d| d.get("k").cloned()).as_deref(), Some("v2"))
+        }
+        other => panic!("expected MODIFIED, got {other:?}"),
+    }
+    // Seen through TLS too: one API.
+    let over_tls: Api<ConfigMap> = Api::default_namespaced(server.client());
+    assert_eq!(over_tls.get("over-socket").await.expect("get over TLS").data, Some([("k".into(), "v2".into())].into()));
+    // The socket does not bypass authentication.
+    config.token = Some("not-a-token".into());
+    let stranger: Api<ConfigMap> = Api::default_namespaced(client::Client::new(config).expect("client"));
+    let refused = stranger.get("over-socket").await.expect_err("a wrong token is refused");
+    assert_eq!(refused.status().map(|s| s.code), Some(401), "{refused}");
+}
