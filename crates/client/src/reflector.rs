@@ -60,6 +60,14 @@ impl<K> Index<K> {
         }
     }
 
+    /// Forgets every entry and indexes `objects` afresh.
+    fn rebuild(&mut self, objects: &Objects<K>) {
+        self.entries.clear();
+        for (key, object) in objects {
+            self.add(key, object);
+        }
+    }
+
     fn remove(&mut self, key: &ObjectKey, object: &K) {
         for value in (self.func)(object) {
             if let Some(keys) = self.entries.get_mut(&value) {
@@ -100,10 +108,7 @@ impl<K> Cache<K> {
     fn replace_all(&mut self, objects: Objects<K>) {
         self.objects = objects;
         for index in &mut self.indexes {
-            index.entries.clear();
-            for (key, object) in &self.objects {
-                index.add(key, object);
-            }
+            index.rebuild(&self.objects);
         }
     }
 }
@@ -201,9 +206,7 @@ impl<K: Object> Writer<K> {
         let mut cache = self.write();
         cache.indexes.retain(|i| i.name != name);
         let mut index = Index { name, func, entries: HashMap::new() };
-        for (key, object) in &cache.objects {
-            index.add(key, object);
-        }
+        index.rebuild(&cache.objects);
         cache.indexes.push(index);
     }
 
