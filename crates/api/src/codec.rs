@@ -11,6 +11,7 @@
 use k8s_openapi::api::{apps, coordination, core, events};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 use serde::Serialize;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -189,7 +190,8 @@ fn round_trip(api_version: &str, kind: &str, object: &Value) -> Result<Value, De
         api_version: &str,
         object: &Value,
     ) -> Result<Value, DecodeError> {
-        let typed: T = serde_json::from_value(object.clone()).map_err(|e| {
+        // Deserializing from a borrowed Value spares a copy of the whole tree.
+        let typed = T::deserialize(object).map_err(|e| {
             DecodeError::Malformed(format!("{kind} in version \"{api_version}\" cannot be handled as a {kind}: {e}"))
         })?;
         serde_json::to_value(&typed).map_err(|e| DecodeError::Malformed(e.to_string()))

@@ -8,6 +8,7 @@
 //! restarts at any point.
 
 pub mod controllers;
+pub mod events;
 pub mod runner;
 pub mod scheduler;
 pub mod sim_nodes;

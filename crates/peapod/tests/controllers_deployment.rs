@@ -252,3 +252,29 @@ fn a_server_killed_mid_rollout_converges_after_restart() {
     server.kubectl(&["rollout", "status", "deployment/web", "-n", &ns, "--timeout=60s"]).assert_success();
     drop(nodes);
 }
+
+/// client-go's event correlation, as `kubectl get events` shows it: a ReplicaSet creating 40
+/// pods records 9 `SuccessfulCreate` Events, then one combined Event whose count grows until
+/// the burst of 25 writes per object is spent (the rest are dropped, as Kubernetes does).
+#[test]
+fn a_replicaset_creating_many_pods_records_combined_events() {
+    let server = Server::start().expect("server");
+    let ns = server.fresh_namespace("events");
+    server.kubectl(&["create", "deployment", "many", "--image=nginx", "--replicas=40", "-n", &ns]).assert_success();
+    wait("40 pods", SETTLE, &server, || items(&server, "pods", &ns).len() == 40);
+    let created = || -> Vec<Value> {
+        let events = server.get_json(&["events", "-n", &ns, "--field-selector", "reason=SuccessfulCreate"]);
+        events["items"].as_array().cloned().unwrap_or_default()
+    };
+    wait("the combined event's count to reach 16", SETTLE, &server, || created().iter().any(|e| e["count"] == 16));
+    std::thread::sleep(Duration::from_secs(1));
+    let events = created();
+    let (combined, single): (Vec<&Value>, Vec<&Value>) = events.iter().partition(|e| {
+        e["message"].as_str().is_some_and(|m| m.starts_with("(combined from similar events): Created pod: many-"))
+    });
+    assert_eq!(single.len(), 9, "{events:#?}");
+    assert!(single.iter().all(|e| e["count"] == 1 && e["involvedObject"]["kind"] == "ReplicaSet"), "{single:#?}");
+    assert_eq!(combined.len(), 1, "{events:#?}");
+    assert_eq!(combined[0]["count"], 16, "25 writes: 9 events, then the combined one created and patched 15 times");
+    assert_ne!(combined[0]["firstTimestamp"], Value::Null);
+}

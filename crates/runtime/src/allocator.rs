@@ -42,18 +42,24 @@ fn started_as_shim() -> bool {
     buffer[..read].split(|b| *b == 0).nth(1) == Some(b"shim".as_slice())
 }
 
+/// Called on every allocation: one relaxed load once decided.
+#[inline(always)]
 fn use_system() -> bool {
     match CHOICE.load(Ordering::Relaxed) {
         SYSTEM => true,
         MIMALLOC => false,
-        _ => {
-            // The first allocation happens before any thread is spawned; were two to race,
-            // both would read the same command line and decide the same.
-            let system = started_as_shim();
-            CHOICE.store(if system { SYSTEM } else { MIMALLOC }, Ordering::Relaxed);
-            system
-        }
+        _ => decide(),
     }
+}
+
+#[cold]
+#[inline(never)]
+fn decide() -> bool {
+    // The first allocation happens before any thread is spawned; were two to race, both
+    // would read the same command line and decide the same.
+    let system = started_as_shim();
+    CHOICE.store(if system { SYSTEM } else { MIMALLOC }, Ordering::Relaxed);
+    system
 }
 
 // SAFETY: every call is forwarded to one of two allocators that uphold `GlobalAlloc`'s

@@ -14,13 +14,13 @@ use client::reflector::{ObjectKey, Store};
 use client::{Api, Client, DeleteParams};
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, ReplicaSetSpec};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::controller_ref::{self, Claim};
 use super::deployment_util::{self as util, POD_TEMPLATE_HASH};
-use super::events::{Recorder, Regarding};
 use super::pods;
+use crate::events::{Recorder, reference};
 use crate::runner::{Action, Change, Error, Informer, Result, WorkQueue};
 
 pub struct DeploymentController {
@@ -57,7 +57,7 @@ impl DeploymentController {
         deployments: &mut Informer<Deployment>,
     ) -> Arc<Self> {
         let controller = Arc::new(DeploymentController {
-            recorder: Recorder::new(client.clone(), "deployment-controller"),
+            recorder: Recorder::spawn(client.clone(), "deployment-controller"),
             client,
             deployments: deployments.store(),
             replicasets: replicasets.store(),
@@ -148,7 +148,7 @@ impl DeploymentController {
         let selector = selector_of(&sync.d)?;
         if selector.is_empty() {
             self.recorder.record(
-                Regarding { api_version: "apps/v1", kind: "Deployment", meta: &sync.d.metadata },
+                reference("apps/v1", "Deployment", &sync.d.metadata),
                 "Warning",
                 "SelectingAll",
                 "This deployment is selecting all pods. A non-empty selector is required.".into(),
@@ -184,8 +184,8 @@ fn is_active(rs: &ReplicaSet) -> bool {
 }
 
 impl Sync<'_> {
-    fn regarding(&self) -> Regarding<'_> {
-        Regarding { api_version: "apps/v1", kind: "Deployment", meta: &self.d.metadata }
+    fn regarding(&self) -> ObjectReference {
+        reference("apps/v1", "Deployment", &self.d.metadata)
     }
 
     fn template(&self) -> k8s_openapi::api::core::v1::PodTemplateSpec {

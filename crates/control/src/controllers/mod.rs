@@ -13,7 +13,6 @@
 mod controller_ref;
 mod deployment;
 mod deployment_util;
-mod events;
 mod garbage_collector;
 mod namespace;
 mod node_lifecycle;

@@ -29,8 +29,8 @@ use k8s_openapi::api::core::v1::{Node, NodeCondition, Pod, Taint, Toleration};
 use serde_json::json;
 
 use super::deployment_util::now_time;
-use super::events::{Recorder, Regarding};
 use super::pods;
+use crate::events::{Recorder, reference};
 use crate::runner::{Action, Change, Informer, Result, WorkQueue};
 
 pub const LEASE_NAMESPACE: &str = "kube-node-lease";
@@ -194,7 +194,7 @@ impl NodeLifecycleController {
         pods: &mut Informer<Pod>,
     ) -> Arc<Self> {
         let controller = Arc::new(NodeLifecycleController {
-            recorder: Recorder::new(client.clone(), "node-controller"),
+            recorder: Recorder::spawn(client.clone(), "node-controller"),
             client,
             grace: config.node_monitor_grace_period,
             nodes: nodes.store(),
@@ -295,7 +295,7 @@ impl NodeLifecycleController {
                 if was_ready {
                     tracing::info!(node = %name, "node stopped posting status: Ready=Unknown");
                     self.recorder.record(
-                        Regarding { api_version: "v1", kind: "Node", meta: &node.metadata },
+                        reference("v1", "Node", &node.metadata),
                         "Normal",
                         "NodeNotReady",
                         format!("Node {name} status is now: NodeNotReady"),
@@ -399,7 +399,7 @@ impl NodeLifecycleController {
         }
         tracing::info!(%namespace, %name, "taint manager: evicting a pod");
         self.recorder.record(
-            Regarding { api_version: "v1", kind: "Pod", meta: &pod.metadata },
+            reference("v1", "Pod", &pod.metadata),
             "Normal",
             "TaintManagerEviction",
             format!("Marking for deletion Pod {namespace}/{name}"),

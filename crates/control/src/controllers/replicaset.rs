@@ -23,8 +23,8 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::controller_ref::{self, Claim};
-use super::events::{Recorder, Regarding};
 use super::pods;
+use crate::events::{Recorder, reference};
 use crate::runner::{Action, Change, Error, Informer, Result, WorkQueue};
 
 /// At most this many creations or deletions per reconcile (`burstReplicas`).
@@ -125,7 +125,7 @@ fn labels_match(selector: &api::selector::LabelSelector, meta: &ObjectMeta) -> b
 impl ReplicaSetController {
     pub fn new(client: Client, pods: &mut Informer<Pod>, replicasets: &mut Informer<ReplicaSet>) -> Arc<Self> {
         let controller = Arc::new(ReplicaSetController {
-            recorder: Recorder::new(client.clone(), "replicaset-controller"),
+            recorder: Recorder::spawn(client.clone(), "replicaset-controller"),
             client,
             pods: pods.store(),
             replicasets: replicasets.store(),
@@ -288,7 +288,7 @@ impl ReplicaSetController {
         pod_api: &Api<Pod>,
     ) -> Result<()> {
         let desired = usize::try_from(rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)).unwrap_or(0);
-        let regarding = Regarding { api_version: "apps/v1", kind: "ReplicaSet", meta: &rs.metadata };
+        let regarding = reference("apps/v1", "ReplicaSet", &rs.metadata);
         if claimed.len() < desired {
             let count = (desired - claimed.len()).min(BURST_REPLICAS);
             let pod = pod_from_template(rs)?;
@@ -299,12 +299,7 @@ impl ReplicaSetController {
             })
             .await;
             for name in &created {
-                self.recorder.record(
-                    Regarding { api_version: "apps/v1", kind: "ReplicaSet", meta: &rs.metadata },
-                    "Normal",
-                    "SuccessfulCreate",
-                    format!("Created pod: {name}"),
-                );
+                self.recorder.record(regarding.clone(), "Normal", "SuccessfulCreate", format!("Created pod: {name}"));
             }
             // Creations that were skipped or failed will never be observed.
             for _ in created.len()..count {
@@ -329,7 +324,7 @@ impl ReplicaSetController {
             for (name, result) in names.iter().zip(results) {
                 match result {
                     Ok(_) => self.recorder.record(
-                        Regarding { api_version: "apps/v1", kind: "ReplicaSet", meta: &rs.metadata },
+                        regarding.clone(),
                         "Normal",
                         "SuccessfulDelete",
                         format!("Deleted pod: {name}"),

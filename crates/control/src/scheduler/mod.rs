@@ -13,7 +13,6 @@
 
 pub mod algorithm;
 pub mod cache;
-pub mod events;
 pub mod framework;
 pub mod plugins;
 pub mod queue;
@@ -25,14 +24,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use client::watcher::{self, Event};
 use client::{Api, Patch};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Node, ObjectReference, Pod};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use crate::events::Recorder;
 use algorithm::{Algorithm, Profile};
 use cache::{Cache, NodeChange};
-use events::{Record, Recorder, pod_reference};
 use framework::{DEFAULT_SCHEDULER_NAME, PodInfo, pod_key};
 use queue::{QueueConfig, SchedulingQueue};
 
@@ -172,12 +171,12 @@ async fn bind(scheduler: &Scheduler, info: Arc<PodInfo>, node: &str) {
     });
     let reference = pod_reference(&info.namespace, &info.name, &info.uid);
     match pods.create_subresource::<_, Value>("binding", &info.name, &binding).await {
-        Ok(_) => scheduler.recorder.record(Record {
-            object: reference,
-            type_: "Normal",
-            reason: "Scheduled",
-            message: format!("Successfully assigned {}/{} to {node}", info.namespace, info.name),
-        }),
+        Ok(_) => scheduler.recorder.record(
+            reference,
+            "Normal",
+            "Scheduled",
+            format!("Successfully assigned {}/{} to {node}", info.namespace, info.name),
+        ),
         Err(error) => {
             scheduler.core().cache.forget(&info.key());
             if error.is_not_found() {
@@ -186,13 +185,25 @@ async fn bind(scheduler: &Scheduler, info: Arc<PodInfo>, node: &str) {
             }
             tracing::debug!(pod = %info.key(), %node, %error, "binding failed");
             scheduler.queue.retry(info.clone());
-            scheduler.recorder.record(Record {
-                object: reference,
-                type_: "Warning",
-                reason: "FailedScheduling",
-                message: format!("Binding rejected: {}", error_message(&error)),
-            });
+            scheduler.recorder.record(
+                reference,
+                "Warning",
+                "FailedScheduling",
+                format!("Binding rejected: {}", error_message(&error)),
+            );
         }
+    }
+}
+
+/// An `ObjectReference` to a pod, for events.
+fn pod_reference(namespace: &str, name: &str, uid: &str) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("v1".into()),
+        kind: Some("Pod".into()),
+        namespace: Some(namespace.into()),
+        name: Some(name.into()),
+        uid: Some(uid.into()).filter(|u: &String| !u.is_empty()),
+        ..ObjectReference::default()
     }
 }
 
@@ -206,12 +217,12 @@ fn error_message(error: &client::Error) -> String {
 /// `PodScheduled=False, reason Unschedulable` on the pod (when it changes) and a
 /// `FailedScheduling` warning.
 async fn record_unschedulable(scheduler: &Scheduler, info: &PodInfo, message: String) {
-    scheduler.recorder.record(Record {
-        object: pod_reference(&info.namespace, &info.name, &info.uid),
-        type_: "Warning",
-        reason: "FailedScheduling",
-        message: message.clone(),
-    });
+    scheduler.recorder.record(
+        pod_reference(&info.namespace, &info.name, &info.uid),
+        "Warning",
+        "FailedScheduling",
+        message.clone(),
+    );
     let wanted = ("False".to_string(), "Unschedulable".to_string(), message.clone());
     if info.scheduled_condition.as_ref() == Some(&wanted) {
         return;
