@@ -11,7 +11,6 @@
 use k8s_openapi::api::{apps, coordination, core, events};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 use serde::Serialize;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 

@@ -22,6 +22,10 @@ use crate::resource::{ApiResource, Object, Resource};
 use crate::watch::{WatchEvent, decode_stream};
 
 const JSON: &str = "application/json";
+/// What a metadata-only client asks for: objects as `PartialObjectMetadata` (lists as
+/// `PartialObjectMetadataList`), as client-go's metadata informers do.
+const PARTIAL_OBJECT_METADATA: &str = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
+const PARTIAL_OBJECT_METADATA_LIST: &str = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1";
 
 /// A list response: the items and where the list stands.
 #[derive(Clone, Debug, Deserialize)]
@@ -57,6 +61,8 @@ pub struct Api<K> {
     namespace: Option<String>,
     /// `/api/v1/namespaces/default/pods`: everything but the object name.
     collection: String,
+    /// Lists, gets and watches answer metadata only.
+    metadata_only: bool,
     _kind: PhantomData<fn() -> K>,
 }
 
@@ -67,6 +73,7 @@ impl<K> Clone for Api<K> {
             resource: self.resource.clone(),
             namespace: self.namespace.clone(),
             collection: self.collection.clone(),
+            metadata_only: self.metadata_only,
             _kind: PhantomData,
         }
     }
@@ -115,7 +122,23 @@ impl<K: Object> Api<K> {
         }
         collection.push('/');
         collection.push_str(&resource.plural);
-        Api { client, resource, namespace, collection, _kind: PhantomData }
+        Api { client, resource, namespace, collection, metadata_only: false, _kind: PhantomData }
+    }
+
+    /// Gets, lists and watches of this `Api` answer only the objects' metadata
+    /// (`PartialObjectMetadata`), which is all an owner-reference graph needs and a fraction of
+    /// the bytes to send and decode. Objects come with `kind: PartialObjectMetadata`.
+    pub fn metadata_only(mut self) -> Self {
+        self.metadata_only = true;
+        self
+    }
+
+    fn accept(&self, list: bool) -> &'static str {
+        match (self.metadata_only, list) {
+            (false, _) => JSON,
+            (true, false) => PARTIAL_OBJECT_METADATA,
+            (true, true) => PARTIAL_OBJECT_METADATA_LIST,
+        }
     }
 
     pub fn client(&self) -> &Client {
@@ -132,7 +155,8 @@ impl<K: Object> Api<K> {
 
     pub async fn get(&self, name: &str) -> Result<K> {
         let path = self.object_path(name, None)?;
-        self.decode(self.client.request(Method::GET, &path, None).await?)
+        let bytes = self.client.request_bytes_as(Method::GET, &path, None, self.accept(false)).await?;
+        Ok(self.typed(serde_json::from_slice(&bytes)?))
     }
 
     /// `get`, with a missing object as `None`.
@@ -147,7 +171,8 @@ impl<K: Object> Api<K> {
     /// One page of the collection (all of it without `limit`).
     pub async fn list(&self, params: &ListParams) -> Result<ObjectList<K>> {
         let path = format!("{}{}", self.collection, params.query());
-        let mut list: ObjectList<K> = self.client.request(Method::GET, &path, None).await?;
+        let bytes = self.client.request_bytes_as(Method::GET, &path, None, self.accept(true)).await?;
+        let mut list: ObjectList<K> = serde_json::from_slice(&bytes)?;
         let api_version = self.resource.api_version();
         for item in &mut list.items {
             item.fill_type_meta(&api_version, &self.resource.kind);
@@ -170,7 +195,7 @@ impl<K: Object> Api<K> {
 
     pub async fn create(&self, object: &K) -> Result<K> {
         let body = serde_json::to_vec(object)?;
-        self.decode(self.client.request(Method::POST, &self.collection, Some((body, JSON))).await?)
+        Ok(self.typed(self.client.request(Method::POST, &self.collection, Some((body, JSON))).await?))
     }
 
     /// PUT: replaces the whole object. With `metadata.resourceVersion` set this is a
@@ -178,12 +203,12 @@ impl<K: Object> Api<K> {
     pub async fn replace(&self, name: &str, object: &K) -> Result<K> {
         let path = self.object_path(name, None)?;
         let body = serde_json::to_vec(object)?;
-        self.decode(self.client.request(Method::PUT, &path, Some((body, JSON))).await?)
+        Ok(self.typed(self.client.request(Method::PUT, &path, Some((body, JSON))).await?))
     }
 
     pub async fn patch(&self, name: &str, patch: &Patch) -> Result<K> {
         let path = self.object_path(name, None)?;
-        self.decode(self.send_patch(&path, patch).await?)
+        Ok(self.typed(self.send_patch(&path, patch).await?))
     }
 
     /// Deletes an object. The server answers with the object (its last state, or with
@@ -196,19 +221,19 @@ impl<K: Object> Api<K> {
         if value.get("kind").and_then(Value::as_str) == Some("Status") {
             return Ok(None);
         }
-        self.decode(value).map(Some)
+        Ok(Some(self.typed(serde_json::from_value(value)?)))
     }
 
     /// PUT on `/status`: only the status of the object changes.
     pub async fn replace_status(&self, name: &str, object: &K) -> Result<K> {
         let path = self.object_path(name, Some("status"))?;
         let body = serde_json::to_vec(object)?;
-        self.decode(self.client.request(Method::PUT, &path, Some((body, JSON))).await?)
+        Ok(self.typed(self.client.request(Method::PUT, &path, Some((body, JSON))).await?))
     }
 
     pub async fn patch_status(&self, name: &str, patch: &Patch) -> Result<K> {
         let path = self.object_path(name, Some("status"))?;
-        self.decode(self.send_patch(&path, patch).await?)
+        Ok(self.typed(self.send_patch(&path, patch).await?))
     }
 
     /// The `scale` subresource (`autoscaling/v1 Scale`).
@@ -252,7 +277,7 @@ impl<K: Object> Api<K> {
     /// ends it (its timeout) or the connection breaks (an `Err` item, then the end).
     pub async fn watch(&self, params: &WatchParams) -> Result<BoxStream<'static, Result<WatchEvent<K>>>> {
         let path = format!("{}{}", self.collection, params.query());
-        let body = self.client.request_stream(Method::GET, &path).await?;
+        let body = self.client.request_stream_as(Method::GET, &path, self.accept(false)).await?;
         let chunks = body.into_data_stream();
         Ok(decode_stream(chunks, (self.resource.api_version(), self.resource.kind.clone())))
     }
@@ -278,10 +303,11 @@ impl<K: Object> Api<K> {
         self.client.request(Method::PATCH, path, Some((body, patch.content_type()))).await
     }
 
-    fn decode(&self, value: Value) -> Result<K> {
-        let mut object: K = serde_json::from_value(value)?;
+    /// Responses are decoded straight from their bytes into `K` (no `Value` in between);
+    /// this fills the type metadata servers may leave out.
+    fn typed(&self, mut object: K) -> K {
         object.fill_type_meta(&self.resource.api_version(), &self.resource.kind);
-        Ok(object)
+        object
     }
 }
 

@@ -22,6 +22,8 @@ use serde::de::DeserializeOwned;
 use crate::config::Config;
 use crate::error::{Error, Result, Status};
 
+const JSON: &str = "application/json";
+
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
 /// HTTP/2 pings on idle connections: a watch on a dead connection (server gone without a
@@ -138,7 +140,7 @@ impl Client {
         path_and_query: &str,
         body: Option<(Vec<u8>, &'static str)>,
     ) -> Result<T> {
-        let bytes = self.request_bytes(method, path_and_query, body).await?;
+        let bytes = self.request_bytes_as(method, path_and_query, body, JSON).await?;
         Ok(serde_json::from_slice(&bytes)?)
     }
 
@@ -150,7 +152,19 @@ impl Client {
         path_and_query: &str,
         body: Option<(Vec<u8>, &'static str)>,
     ) -> Result<Bytes> {
-        let request = self.build(method, path_and_query, body)?;
+        self.request_bytes_as(method, path_and_query, body, JSON).await
+    }
+
+    /// [`Client::request_bytes`] asking for the response shape `accept` (e.g.
+    /// `PartialObjectMetadata`).
+    pub async fn request_bytes_as(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: Option<(Vec<u8>, &'static str)>,
+        accept: &'static str,
+    ) -> Result<Bytes> {
+        let request = self.build(method, path_and_query, body, accept)?;
         let exchange = async {
             let response = self.send(request).await?;
             let status = response.status();
@@ -169,7 +183,17 @@ impl Client {
     /// Sends a request whose response body is a long-lived stream (watch, logs). The timeout
     /// covers the response head only; a failure response becomes an error here.
     pub async fn request_stream(&self, method: Method, path_and_query: &str) -> Result<Incoming> {
-        let request = self.build(method, path_and_query, None)?;
+        self.request_stream_as(method, path_and_query, JSON).await
+    }
+
+    /// [`Client::request_stream`] asking for the response shape `accept`.
+    pub async fn request_stream_as(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        accept: &'static str,
+    ) -> Result<Incoming> {
+        let request = self.build(method, path_and_query, None, accept)?;
         let head = async {
             let response = self.send(request).await?;
             let status = response.status();
@@ -205,12 +229,13 @@ impl Client {
         method: Method,
         path_and_query: &str,
         body: Option<(Vec<u8>, &'static str)>,
+        accept: &'static str,
     ) -> Result<Request<Full<Bytes>>> {
         if !path_and_query.starts_with('/') {
             return Err(Error::Request(format!("path {path_and_query:?} must start with /")));
         }
         let uri = format!("{}{}", self.inner.server, path_and_query);
-        let builder = Request::builder().method(method).uri(&uri).header(ACCEPT, "application/json");
+        let builder = Request::builder().method(method).uri(&uri).header(ACCEPT, accept);
         let request = match body {
             Some((bytes, content_type)) => {
                 builder.header(CONTENT_TYPE, content_type).body(Full::new(Bytes::from(bytes)))

@@ -10,6 +10,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use futures::stream::{BoxStream, Stream, StreamExt};
 use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::error::{Error, Result, Status};
 use crate::resource::Object;
@@ -37,30 +38,32 @@ pub struct Bookmark {
     pub annotations: BTreeMap<String, String>,
 }
 
+/// An event line as sent, with the object left as raw JSON so it is decoded once, straight
+/// into its type.
 #[derive(Deserialize)]
-struct RawEvent {
-    #[serde(rename = "type")]
-    event_type: String,
-    #[serde(default)]
-    object: Value,
+struct RawEvent<'a> {
+    #[serde(rename = "type", borrow)]
+    event_type: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    object: Option<&'a RawValue>,
 }
 
 impl<K: Object> WatchEvent<K> {
-    /// Decodes one line of a watch stream; `type_meta` fills in `apiVersion`/`kind` for
-    /// untyped objects.
     pub fn decode(line: &[u8], type_meta: (&str, &str)) -> Result<Self> {
-        let raw: RawEvent = serde_json::from_slice(line)?;
-        let object = |value: Value| -> Result<K> {
-            let mut object: K = serde_json::from_value(value)?;
+        let raw: RawEvent<'_> = serde_json::from_slice(line)?;
+        let json = raw.object.map_or("null", RawValue::get);
+        let object = || -> Result<K> {
+            let mut object: K = serde_json::from_str(json)?;
             object.fill_type_meta(type_meta.0, type_meta.1);
             Ok(object)
         };
-        Ok(match raw.event_type.as_str() {
-            "ADDED" => WatchEvent::Added(object(raw.object)?),
-            "MODIFIED" => WatchEvent::Modified(object(raw.object)?),
-            "DELETED" => WatchEvent::Deleted(object(raw.object)?),
+        Ok(match raw.event_type.as_ref() {
+            "ADDED" => WatchEvent::Added(object()?),
+            "MODIFIED" => WatchEvent::Modified(object()?),
+            "DELETED" => WatchEvent::Deleted(object()?),
             "BOOKMARK" => {
-                let metadata = raw.object.get("metadata");
+                let value: Value = serde_json::from_str(json)?;
+                let metadata = value.get("metadata");
                 let resource_version = metadata
                     .and_then(|m| m.get("resourceVersion"))
                     .and_then(Value::as_str)
@@ -72,15 +75,12 @@ impl<K: Object> WatchEvent<K> {
                     .unwrap_or_default();
                 WatchEvent::Bookmark(Bookmark { resource_version, annotations })
             }
-            "ERROR" => WatchEvent::Error(serde_json::from_value(raw.object)?),
+            "ERROR" => WatchEvent::Error(serde_json::from_str(json)?),
             other => return Err(Error::WatchEvent(format!("unknown event type {other:?}"))),
         })
     }
 }
 
-/// Splits a body of byte chunks into lines and decodes each as an event. A body error is
-/// yielded once and ends the stream; so does a decoding error, since framing can no longer
-/// be trusted.
 pub(crate) fn decode_stream<K, S>(chunks: S, type_meta: (String, String)) -> BoxStream<'static, Result<WatchEvent<K>>>
 where
     K: Object,

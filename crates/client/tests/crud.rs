@@ -330,6 +330,44 @@ async fn watch_sees_added_modified_deleted_in_order() {
     assert!(ended.is_ok(), "watch did not end at its timeout");
 }
 
+/// A metadata-only `Api` (what the garbage collector watches through) gets, lists and
+/// watches `PartialObjectMetadata`: the metadata, and neither spec nor data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_only_gets_lists_and_watches() {
+    let server = TestServer::start(Datastore::Memory).await;
+    let typed: Api<ConfigMap> = Api::namespaced(server.client(), "default");
+    let metadata: Api<Value> =
+        Api::with_resource(server.client(), ApiResource::of::<ConfigMap>(), Some("default")).metadata_only();
+    typed.create(&config_map("first", &[("app", "m")], &[("big", "value")])).await.expect("create");
+    let is_metadata_of = |object: &Value, name: &str| {
+        object["kind"] == "PartialObjectMetadata"
+            && object["apiVersion"] == "meta.k8s.io/v1"
+            && object["metadata"]["name"] == name
+            && object["metadata"]["labels"]["app"] == "m"
+            && object["metadata"]["uid"].is_string()
+            && object.get("data").is_none()
+    };
+
+    let got = metadata.get("first").await.expect("get");
+    assert!(is_metadata_of(&got, "first"), "{got:#}");
+    let listed = metadata.list(&ListParams::default()).await.expect("list");
+    assert_eq!(listed.items.len(), 1);
+    assert!(is_metadata_of(&listed.items[0], "first"), "{:#}", listed.items[0]);
+
+    let from = listed.metadata.resource_version.expect("list resourceVersion");
+    let mut events = metadata.watch(&WatchParams::default().at(from)).await.expect("watch");
+    typed.create(&config_map("second", &[("app", "m")], &[("big", "value")])).await.expect("create");
+    let event = tokio::time::timeout(Duration::from_secs(10), events.next())
+        .await
+        .expect("event in time")
+        .expect("stream open")
+        .expect("event");
+    match event {
+        WatchEvent::Added(object) => assert!(is_metadata_of(&object, "second"), "{object:#}"),
+        other => panic!("expected ADDED, got {other:?}"),
+    }
+}
+
 /// The server's own components talk over `DATA_DIR/api.sock`: the same API and the same
 /// authentication as over TLS, watches included.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,9 +8,10 @@
 //! - An owner being deleted with the `foregroundDeletion` finalizer has its dependents
 //!   deleted first; the finalizer goes once no dependent with `blockOwnerDeletion` remains.
 //!
-//! The dependency graph comes from watch caches of metadata only; an owner missing from the
-//! caches is confirmed absent with a live GET before anything is deleted, so a lagging cache
-//! never deletes a live object's dependents.
+//! The dependency graph comes from metadata-only watch caches (`PartialObjectMetadata`, as
+//! upstream's metadata informers); an owner missing from the caches is confirmed absent with
+//! a live GET before anything is deleted, so a lagging cache never deletes a live object's
+//! dependents.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -68,14 +69,6 @@ pub struct GarbageCollector {
 }
 
 /// What the collector keeps of an object: identity and metadata.
-fn metadata_only(object: Value) -> Value {
-    json!({
-        "apiVersion": object.get("apiVersion"),
-        "kind": object.get("kind"),
-        "metadata": object.get("metadata"),
-    })
-}
-
 fn str_at<'a>(object: &'a Value, pointer: &str) -> Option<&'a str> {
     object.pointer(pointer).and_then(Value::as_str)
 }
@@ -154,10 +147,8 @@ pub async fn run(client: Client, shutdown: CancellationToken) {
             continue;
         };
         let resource = ApiResource::from_info(info);
-        let api = Api::<Value>::with_resource(client.clone(), resource.clone(), None);
-        let mut informer = Informer::new(api, watcher::Config::default());
-        informer.transform(metadata_only);
-        informers.push(informer);
+        let api = Api::<Value>::with_resource(client.clone(), resource.clone(), None).metadata_only();
+        informers.push(Informer::new(api, watcher::Config::default()));
         resources.push(resource);
     }
     let gc = Arc::new(GarbageCollector {
@@ -410,7 +401,8 @@ impl GarbageCollector {
         if name.is_empty() {
             return Ok(OwnerState::Absent);
         }
-        let api = Api::<Value>::with_resource(self.client.clone(), ApiResource::from_info(info), Some(&item.namespace));
+        let api = Api::<Value>::with_resource(self.client.clone(), ApiResource::from_info(info), Some(&item.namespace))
+            .metadata_only();
         match api.get_opt(name).await? {
             Some(owner) if uid(&owner) == Some(owner_uid) => {
                 let deleting_foreground = being_deleted(&owner) && finalizers(&owner).iter().any(|f| f == FOREGROUND);
@@ -524,13 +516,5 @@ mod tests {
             Verdict::Delete(PropagationPolicy::Orphan)
         );
         assert_eq!(verdict(&owners(&[], &[], &[]), false, &[]), Verdict::Nothing);
-    }
-
-    #[test]
-    fn metadata_only_keeps_identity() {
-        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a", "uid": "u"}, "spec": {"x": 1}});
-        let kept = metadata_only(pod);
-        assert_eq!(kept["metadata"]["uid"], "u");
-        assert!(kept.get("spec").is_none());
     }
 }
