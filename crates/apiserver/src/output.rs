@@ -61,7 +61,7 @@ pub fn negotiate(accept: Option<&str>, include_object: Option<&str>) -> ApiResul
     Err(ApiError::not_acceptable(accept))
 }
 
-fn partial_object_metadata(object: &Value, version: &str) -> Value {
+pub fn partial_object_metadata(object: &Value, version: &str) -> Value {
     json!({
         "kind": "PartialObjectMetadata",
         "apiVersion": format!("meta.k8s.io/{version}"),

@@ -171,6 +171,10 @@ impl Watch {
             line.extend_from_slice(b"}\n");
             return Some(bytes::Bytes::from(line));
         }
+        if let Output::PartialMetadata { version } = self.output {
+            // Metadata watchers (garbage collectors) need no copy of the whole object.
+            return Some(event_line(event_type, output::partial_object_metadata(&change.object, version)));
+        }
         Some(self.event(event_type, change.object.clone()))
     }
 
