@@ -55,6 +55,9 @@ pub struct AgentConfig {
     /// CrashLoopBackOff and ImagePullBackOff: first delay and cap (10 s and 300 s).
     pub backoff_base: Duration,
     pub backoff_max: Duration,
+    /// How often emptyDir usage is measured against `sizeLimit` (the kubelet's eviction
+    /// manager monitors every 10 s).
+    pub eviction_monitoring_period: Duration,
 }
 
 impl AgentConfig {
@@ -74,6 +77,7 @@ impl AgentConfig {
             relist_period: Duration::from_secs(1),
             backoff_base: Duration::from_secs(10),
             backoff_max: Duration::from_secs(300),
+            eviction_monitoring_period: Duration::from_secs(10),
         }
     }
 

@@ -111,7 +111,7 @@ pub struct StatusInput<'a> {
     /// The pod is being terminated (deleted, or past its deadline): a stopped pod ends
     /// Succeeded or Failed whatever its restart policy.
     pub terminating: bool,
-    /// A phase with reason and message decided by the agent (`DeadlineExceeded`).
+    /// A phase with reason and message decided by the agent (`DeadlineExceeded`, `Evicted`).
     pub forced: Option<(&'a str, &'a str, &'a str)>,
     /// Termination messages of exited container instances, by container id.
     pub messages: &'a HashMap<String, String>,

@@ -1,6 +1,8 @@
 //! `SyncPod`: one pass of a pod worker over its pod, in the kubelet's order: active deadline,
-//! network and sandbox, volumes, then init containers in order (regular ones must exit 0;
-//! sidecars, `restartPolicy: Always` init containers, must have started), then the app
+//! network and sandbox, volumes (and the eviction of a pod whose emptyDir outgrew its
+//! `sizeLimit`, the kubelet eviction manager's local storage check), then init containers in
+//! order (regular ones must exit 0; sidecars, `restartPolicy: Always` init containers, must
+//! have started), then the app
 //! containers; restarts per restart policy behind CrashLoopBackOff; image pulls per
 //! `imagePullPolicy` ([`crate::image_puller`]); liveness/startup probe failures kill the
 //! container; a finished pod (Succeeded/Failed) keeps its object and containers but its
@@ -37,6 +39,9 @@ const RETRY: Duration = Duration::from_secs(2);
 /// How often configMap/secret/downwardAPI volume contents are refreshed in running pods.
 const VOLUME_RESYNC_PERIOD: Duration = Duration::from_secs(10);
 const DEADLINE_MESSAGE: &str = "Pod was active on the node longer than the specified deadline";
+/// The grace period of a local storage eviction (`immediateEvictionGracePeriodSeconds`); the
+/// containers still get [`MINIMUM_GRACE_PERIOD`].
+const EVICTION_GRACE_PERIOD: Duration = Duration::from_secs(1);
 
 /// What a pod worker remembers between passes. Everything else is read from the runtime.
 pub(crate) struct PodState {
@@ -53,6 +58,10 @@ pub(crate) struct PodState {
     pub finished: bool,
     /// `activeDeadlineSeconds` passed.
     pub deadline_exceeded: bool,
+    /// The pod was evicted (an emptyDir over its `sizeLimit`): the message.
+    pub evicted: Option<String>,
+    /// When emptyDir usage was last measured.
+    pub storage_checked: Option<Instant>,
     /// Termination messages read once per exited container instance (they never change).
     pub messages: HashMap<String, Option<String>>,
     /// Container starts attempted so far: a pass that attempted none need not list again.
@@ -72,6 +81,8 @@ impl PodState {
             start_time: pod.status.as_ref().and_then(|s| s.start_time.as_ref()).map_or_else(Timestamp::now, |t| t.0),
             finished: false,
             deadline_exceeded: false,
+            evicted: None,
+            storage_checked: None,
             messages: HashMap::new(),
             start_attempts: 0,
         }
@@ -177,6 +188,13 @@ pub(crate) async fn sync(ctx: &Context, state: &mut PodState, pod: &Pod) -> Opti
         }
         Some(_) => {}
     }
+    if crate::volumes::empty_dir::has_size_limit(pod) {
+        if let Some(message) = storage_over_limit(ctx, state, pod).await {
+            evict(ctx, state, pod, message).await;
+            return None;
+        }
+        min_wakeup(&mut wakeup, ctx.config.eviction_monitoring_period);
+    }
 
     let Ok(mut containers) = ctx.runtime.list_containers(&state.uid).await else { return Some(RETRY) };
     if kill_unhealthy(ctx, pod, &containers).await {
@@ -204,6 +222,35 @@ pub(crate) async fn sync(ctx: &Context, state: &mut PodState, pod: &Pod) -> Opti
         return None;
     }
     wakeup
+}
+
+/// Measures the pod's emptyDirs against their `sizeLimit`, at most once per
+/// `eviction_monitoring_period`: the eviction message when one is over.
+async fn storage_over_limit(ctx: &Context, state: &mut PodState, pod: &Pod) -> Option<String> {
+    if state.storage_checked.is_some_and(|at| at.elapsed() < ctx.config.eviction_monitoring_period) {
+        return None;
+    }
+    state.storage_checked = Some(Instant::now());
+    let volumes = state.volumes.clone()?;
+    let pod = pod.clone();
+    // A walk of the volumes: off the async threads.
+    tokio::task::spawn_blocking(move || crate::volumes::empty_dir::size_limit_exceeded(&pod, &volumes))
+        .await
+        .ok()
+        .flatten()
+}
+
+/// Evicts the pod as the kubelet's eviction manager does for local storage: a `Evicted`
+/// warning, its containers killed with the immediate grace period, then phase Failed with
+/// reason `Evicted` and the message. The object stays (a controller replaces the pod).
+async fn evict(ctx: &Context, state: &mut PodState, pod: &Pod, message: String) {
+    tracing::info!(pod = %pod_label(pod), %message, "evicting pod");
+    ctx.events.pod(pod, None, WARNING, "Evicted", message.clone());
+    state.evicted = Some(message);
+    if let Ok(containers) = ctx.runtime.list_containers(&state.uid).await {
+        kill_containers(ctx, pod, &containers, EVICTION_GRACE_PERIOD, None).await;
+    }
+    finish(ctx, state, pod, true).await;
 }
 
 /// Computes the status from the runtime's containers and writes it if it changed.
@@ -259,8 +306,10 @@ fn log_tail(path: &std::path::Path) -> Option<String> {
             out.push('\n');
         }
     }
-    let lines: Vec<&str> = out.lines().collect();
-    let tail = lines[lines.len().saturating_sub(MAX_LINES)..].join("\n");
+    // The last lines with their newlines, as the kubelet's log read with `tailLines` gives them.
+    let body = out.strip_suffix('\n').unwrap_or(&out);
+    let first = body.rmatch_indices('\n').nth(MAX_LINES - 1).map_or(0, |(i, _)| i + 1);
+    let tail = &out[first..];
     let start = tail.len().saturating_sub(MAX_BYTES);
     let start = (start..=tail.len()).find(|&i| tail.is_char_boundary(i)).unwrap_or(tail.len());
     let tail = &tail[start..];
@@ -289,7 +338,10 @@ fn compute_status(
         start_time: state.start_time,
         sandbox_ready: state.sandbox_ready,
         terminating,
-        forced: state.deadline_exceeded.then_some((FAILED, "DeadlineExceeded", DEADLINE_MESSAGE)),
+        forced: state
+            .deadline_exceeded
+            .then_some((FAILED, "DeadlineExceeded", DEADLINE_MESSAGE))
+            .or_else(|| state.evicted.as_deref().map(|message| (FAILED, "Evicted", message))),
         previous: state.status.last(),
         now: Timestamp::now(),
     };
@@ -333,7 +385,13 @@ async fn ensure_sandbox(ctx: &Context, state: &mut PodState, pod: &Pod) -> Resul
     };
     let log_directory = ctx.config.logs_dir().join(format!("{namespace}_{name}_{}", state.uid));
     std::fs::create_dir_all(&log_directory).map_err(|e| format!("create {}: {e}", log_directory.display()))?;
-    let mut hostname = spec.hostname.clone().unwrap_or_else(|| name.clone());
+    let mut hostname = if netns_path.is_none() {
+        // hostNetwork: the node's name (the kubelet gives such a sandbox no hostname, and the
+        // runtime then uses the node's, for `HOSTNAME` too).
+        std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
+    } else {
+        container_config::etc_files::pod_hostname_and_domain(pod).0
+    };
     hostname.truncate(63);
     let config = SandboxConfig {
         pod_uid: state.uid.clone(),
@@ -738,7 +796,7 @@ mod tests {
         log.push_str("2024-01-01T00:00:00.000000000Z stderr P par\n2024-01-01T00:00:00.000000000Z stderr F tial\n");
         std::fs::write(&path, log).expect("write log");
         let tail = log_tail(&path).expect("tail");
-        assert!(tail.ends_with("line 99\npartial"), "{tail}");
+        assert!(tail.ends_with("line 99\npartial\n"), "{tail}");
         assert_eq!(tail.lines().count(), 80);
         assert!(tail.starts_with("line 21"), "{tail}");
         assert_eq!(log_tail(&dir.path().join("missing.log")), None);

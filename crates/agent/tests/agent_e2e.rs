@@ -89,6 +89,35 @@ async fn node_registers_ready_with_capacity_and_a_lease() {
     agent.stop().await;
 }
 
+/// The heartbeat: `renewTime` moves forward every quarter of the lease duration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_lease_is_renewed() {
+    let setup = setup("agent-lease").await;
+    let agent = setup.agent(|config| config.lease_duration_seconds = 2).await;
+    let leases: Api<Lease> = Api::namespaced(client(), "kube-node-lease");
+    let renew_time = || async {
+        let lease = leases.get_opt(&setup.node).await.expect("get lease");
+        lease.and_then(|lease| lease.spec).and_then(|spec| spec.renew_time).map(|time| time.0)
+    };
+    let started = Instant::now();
+    let first = loop {
+        if let Some(time) = renew_time().await {
+            break time;
+        }
+        assert!(started.elapsed() < LONG, "no node lease");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let started = Instant::now();
+    loop {
+        if renew_time().await.is_some_and(|time| time > first) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "renewTime stayed at {first}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    agent.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn never_pod_that_exits_0_succeeds_with_kubelet_events() {
     let setup = setup("agent-complete").await;
@@ -528,5 +557,191 @@ async fn lifecycle_hooks_run_and_a_failed_post_start_kills_the_container() {
     assert_eq!(pod["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"], 143, "{pod:#}");
     setup.wait_events(LONG, |events| has_event(events, "FailedPostStartHook", "PostStartHook failed")).await;
     assert_eq!(setup.runtime.containers(&bad).len(), 1, "restartPolicy Never: not restarted");
+    agent.stop().await;
+}
+
+/// An emptyDir on disk over its `sizeLimit` gets the pod evicted, as the kubelet's eviction
+/// manager does: Failed with reason Evicted, an `Evicted` warning, the containers stopped.
+/// Within the limit nothing happens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_dir_over_its_size_limit_evicts_the_pod() {
+    let setup = setup("agent-evict").await;
+    let agent = setup.agent(|config| config.eviction_monitoring_period = Duration::from_millis(200)).await;
+    let uid = setup
+        .create_pod(
+            "filler",
+            json!({
+                "volumes": [{"name": "scratch", "emptyDir": {"sizeLimit": "1Mi"}}, {"name": "free", "emptyDir": {}}],
+                "containers": [{"name": "web", "image": "busybox",
+                                "volumeMounts": [{"name": "scratch", "mountPath": "/scratch"}]}],
+            }),
+        )
+        .await;
+    setup.wait_pod("filler", LONG, |p| phase(p) == "Running").await;
+    let volumes = setup.dir.path().join("agent/pods").join(&uid).join("volumes/kubernetes.io~empty-dir");
+    // Within the limit, and a volume without one may hold anything.
+    std::fs::write(volumes.join("scratch/half"), vec![7u8; 512 * 1024]).expect("write half");
+    std::fs::write(volumes.join("free/big"), vec![7u8; 4 << 20]).expect("write big");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let pod = setup.pod_json("filler").await.expect("pod");
+    assert_eq!(phase(&pod), "Running", "{pod:#}");
+
+    std::fs::write(volumes.join("scratch/more"), vec![7u8; 1 << 20]).expect("write more");
+    let pod = setup.wait_pod("filler", LONG, |p| phase(p) == "Failed").await;
+    let message = "Usage of EmptyDir volume \"scratch\" exceeds the limit \"1Mi\". ";
+    assert_eq!(pod["status"]["reason"], "Evicted", "{pod:#}");
+    assert_eq!(pod["status"]["message"], message, "{pod:#}");
+    assert!(pod["status"]["containerStatuses"][0]["state"]["terminated"].is_object(), "{pod:#}");
+    setup.wait_events(LONG, |events| has_event(events, "Evicted", message)).await;
+    assert!(setup.runtime.stops().iter().any(|(name, _)| name == "web"), "the container was stopped");
+    // The object stays, Failed, for its controller to replace.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(phase(&setup.pod_json("filler").await.expect("the evicted pod stays")), "Failed");
+    agent.stop().await;
+}
+
+/// startupProbe: until it succeeds the container is not `started`, not ready, and its
+/// liveness probe does not run; once it succeeds readiness takes over. A startup probe that
+/// keeps failing kills the container, which is restarted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn startup_probe_gates_the_other_probes_and_its_failure_restarts_the_container() {
+    let setup = setup("agent-startup").await;
+    setup.runtime.set_exec_exit_code("slow", 1);
+    setup.runtime.set_exec_exit_code("stuck", 1);
+    let agent = setup.agent(|_| {}).await;
+    let probe =
+        |threshold: i32| json!({"exec": {"command": ["true"]}, "periodSeconds": 1, "failureThreshold": threshold});
+    setup
+        .create_pod(
+            "slow",
+            json!({"terminationGracePeriodSeconds": 1, "containers": [{"name": "slow", "image": "busybox",
+                "startupProbe": probe(100), "livenessProbe": probe(1), "readinessProbe": probe(1)}]}),
+        )
+        .await;
+    let stuck_uid = setup
+        .create_pod(
+            "stuck",
+            json!({"terminationGracePeriodSeconds": 1, "containers": [{"name": "stuck", "image": "busybox",
+                "startupProbe": probe(2)}]}),
+        )
+        .await;
+
+    setup.wait_pod("slow", LONG, |p| phase(p) == "Running").await;
+    // Several periods with every probe failing: only the startup probe counts.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let pod = setup.pod_json("slow").await.expect("pod");
+    let status = &pod["status"]["containerStatuses"][0];
+    assert_eq!(status["started"], false, "{pod:#}");
+    assert_eq!(status["ready"], false, "{pod:#}");
+    assert_eq!(status["restartCount"], 0, "the liveness probe ran before startup: {pod:#}");
+    setup.runtime.set_exec_exit_code("slow", 0);
+    let pod = setup.wait_pod("slow", LONG, |p| condition(p, "Ready")["status"] == "True").await;
+    assert_eq!(pod["status"]["containerStatuses"][0]["started"], true, "{pod:#}");
+
+    let pod = setup
+        .wait_pod("stuck", LONG, |p| p["status"]["containerStatuses"][0]["restartCount"].as_u64().unwrap_or(0) >= 1)
+        .await;
+    assert_eq!(pod["status"]["containerStatuses"][0]["lastState"]["terminated"]["exitCode"], 143, "{pod:#}");
+    let events = setup
+        .wait_events(LONG, |events| {
+            has_event(events, "Killing", "Container stuck failed startup probe, will be restarted")
+        })
+        .await;
+    assert!(events.iter().any(|e| e.reason.as_deref() == Some("Unhealthy")
+        && e.message.as_deref().is_some_and(|m| m.starts_with("Startup probe failed"))));
+    assert!(!has_event(&events, "Killing", "Container slow failed liveness probe, will be restarted"));
+    assert!(setup.runtime.containers(&stuck_uid).iter().any(|c| c.attempt == 1));
+    agent.stop().await;
+}
+
+/// A missing configMap of an env var: CreateContainerConfigError with the kubelet's message
+/// and a `Failed` event, until the configMap exists. restartPolicy OnFailure restarts a
+/// failed container and leaves one that exited 0 Completed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_errors_wait_for_their_source_and_on_failure_restarts_only_failures() {
+    let setup = setup("agent-cfgerr").await;
+    setup.runtime.set_behavior("ok", Behavior::exit_after(Duration::from_millis(100), 0));
+    setup.runtime.set_behavior("bad", Behavior::exit_after(Duration::from_millis(100), 1));
+    let agent = setup.agent(|_| {}).await;
+    setup
+        .create_pod(
+            "config",
+            json!({"containers": [{"name": "web", "image": "busybox", "env": [
+                {"name": "GREETING", "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "greeting"}}}
+            ]}]}),
+        )
+        .await;
+    let pod = setup
+        .wait_pod("config", LONG, |p| {
+            p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == "CreateContainerConfigError"
+        })
+        .await;
+    assert_eq!(
+        pod["status"]["containerStatuses"][0]["state"]["waiting"]["message"],
+        "configmap \"settings\" not found"
+    );
+    assert_eq!(phase(&pod), "Pending");
+    setup.wait_events(LONG, |events| has_event(events, "Failed", "Error: configmap \"settings\" not found")).await;
+    let config_maps: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client(), &setup.namespace);
+    let settings = serde_json::from_value(json!({"metadata": {"name": "settings"}, "data": {"greeting": "hi"}}))
+        .expect("configmap");
+    config_maps.create(&settings).await.expect("create configmap");
+    setup.wait_pod("config", LONG, |p| phase(p) == "Running").await;
+
+    setup
+        .create_pod(
+            "onfailure",
+            json!({"restartPolicy": "OnFailure", "containers": [
+                {"name": "ok", "image": "busybox"}, {"name": "bad", "image": "busybox"}
+            ]}),
+        )
+        .await;
+    let pod = setup
+        .wait_pod("onfailure", LONG, |p| {
+            p["status"]["containerStatuses"].as_array().is_some_and(|all| {
+                all.iter().any(|c| c["name"] == "bad" && c["restartCount"].as_u64().unwrap_or(0) >= 1)
+            })
+        })
+        .await;
+    let ok = pod["status"]["containerStatuses"].as_array().and_then(|all| all.iter().find(|c| c["name"] == "ok"));
+    let ok = ok.expect("status of ok");
+    assert_eq!(ok["restartCount"], 0, "{pod:#}");
+    assert_eq!(ok["state"]["terminated"]["reason"], "Completed", "{pod:#}");
+    assert_eq!(phase(&pod), "Running", "a container is still to be restarted: {pod:#}");
+    agent.stop().await;
+}
+
+/// imagePullPolicy: Never runs only what the node holds (ErrImageNeverPull otherwise),
+/// IfNotPresent does not pull a present image, Always pulls it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn image_pull_policies() {
+    let setup = setup("agent-policy").await;
+    let agent = setup.agent(|_| {}).await;
+    let pod = |name: &str, image: &str, policy: &str| {
+        let container = json!({"name": name, "image": image, "imagePullPolicy": policy});
+        json!({"containers": [container]})
+    };
+    setup.create_pod("never", pod("never", "absent:1", "Never")).await;
+    setup.create_pod("present", pod("present", "busybox", "IfNotPresent")).await;
+    let never = setup
+        .wait_pod("never", LONG, |p| {
+            p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == "ErrImageNeverPull"
+        })
+        .await;
+    let message = "Container image \"absent:1\" is not present with pull policy of Never";
+    assert_eq!(never["status"]["containerStatuses"][0]["state"]["waiting"]["message"], message);
+    setup.wait_events(LONG, |events| has_event(events, "ErrImageNeverPull", message)).await;
+    setup.wait_pod("present", LONG, |p| phase(p) == "Running").await;
+    setup
+        .wait_events(LONG, |events| {
+            has_event(events, "Pulled", "Container image \"busybox\" already present on machine")
+        })
+        .await;
+    assert!(setup.runtime.pulls().is_empty(), "pulled: {:?}", setup.runtime.pulls());
+
+    setup.create_pod("always", pod("always", "busybox", "Always")).await;
+    setup.wait_pod("always", LONG, |p| phase(p) == "Running").await;
+    assert_eq!(setup.runtime.pulls(), vec!["busybox".to_string()]);
+    assert!(!setup.runtime.pulls().contains(&"absent:1".to_string()));
     agent.stop().await;
 }

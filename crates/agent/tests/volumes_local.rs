@@ -7,6 +7,7 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
 
 use agent::volumes::atomic_writer::{FileProjection, Payload, WriteOutcome, write};
+use agent::volumes::empty_dir::{disk_usage, has_size_limit, size_limit_exceeded};
 use agent::volumes::host_path::check_type;
 use agent::volumes::mounts::{is_mount_point, mount_points_under};
 use agent::volumes::subpath::{expand_sub_path_expr, resolve};
@@ -78,6 +79,40 @@ async fn empty_dir_on_disk_and_in_memory() {
     assert!(manager.list().await.expect("list").is_empty());
     manager.teardown("uid-empty").await.expect("teardown of an absent pod is fine");
     assert!(manager.teardown("../etc").await.is_err(), "a uid cannot name another directory");
+}
+
+#[tokio::test]
+async fn empty_dir_usage_against_size_limit() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let manager = VolumeManager::new(offline_client(), data.path().join("pods"));
+    let p = pod(
+        "uid-limit",
+        json!([{"name": "small", "emptyDir": {"sizeLimit": "64Ki"}}, {"name": "free", "emptyDir": {}},
+               {"name": "zero", "emptyDir": {"sizeLimit": "0"}}]),
+    );
+    assert!(has_size_limit(&p));
+    assert!(!has_size_limit(&pod("uid-none", json!([{"name": "free", "emptyDir": {}}]))));
+    let volumes = manager.setup(&p).await.expect("setup");
+    let small = volumes.path_of("small").expect("small").to_path_buf();
+    let base = disk_usage(&small);
+    // Allocated blocks count, as `du` counts them; a hard link once; a symlink is not followed.
+    std::fs::write(small.join("a"), vec![1u8; 32 * 1024]).expect("write");
+    std::fs::hard_link(small.join("a"), small.join("b")).expect("hard link");
+    std::fs::create_dir(small.join("sub")).expect("mkdir");
+    symlink(volumes.path_of("free").expect("free"), small.join("sub/outside")).expect("symlink");
+    std::fs::write(volumes.path_of("free").expect("free").join("big"), vec![1u8; 1 << 20]).expect("write");
+    std::fs::write(volumes.path_of("zero").expect("zero").join("big"), vec![1u8; 1 << 20]).expect("write");
+    let used = disk_usage(&small);
+    assert!(used >= base + 32 * 1024 && used < base + 64 * 1024, "used {used} (empty: {base})");
+    assert_eq!(size_limit_exceeded(&p, &volumes), None, "within 64Ki; no limit; a 0 limit is none");
+
+    std::fs::write(small.join("sub/c"), vec![1u8; 40 * 1024]).expect("write");
+    assert_eq!(
+        size_limit_exceeded(&p, &volumes).as_deref(),
+        Some("Usage of EmptyDir volume \"small\" exceeds the limit \"64Ki\". ")
+    );
+    assert_eq!(disk_usage(&data.path().join("absent")), 0);
+    manager.teardown("uid-limit").await.expect("teardown");
 }
 
 #[test]

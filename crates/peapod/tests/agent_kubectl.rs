@@ -3,8 +3,10 @@
 //! per-pod shims and the bridge network. Covers the tutorial session verbatim, a two-container
 //! pod sharing localhost and an emptyDir, `kubectl exec` (exit codes, `-i`, `-it` on a pty),
 //! OOMKilled, liveness and readiness probes, CrashLoopBackOff's growing delays, a deployment
-//! whose killed container is restarted, `kill -9` of the server with pods running, and that
-//! deleting pods leaves nothing behind (processes, mounts, cgroups, netns, veths, IPs).
+//! whose killed container is restarted, `kill -9` of the server with pods running, volumes
+//! (configMap/secret updates reaching running pods, memory emptyDir, subPath, downward API),
+//! the node-managed files and hostNetwork, termination messages, `kubectl attach -it` resizing,
+//! and that deleting pods leaves nothing behind (processes, mounts, cgroups, netns, veths, IPs).
 //!
 //! Needs root (CI is root) and the quick-start images (`testkit::quickstart_images`); skips
 //! when not root. One server with an agent is shared by the tests, each in its own namespace;
@@ -525,12 +527,12 @@ fn exec_exit_codes_stdin_and_tty() {
     let out = ns.kubectl_as(Kubectl::V1_32, &["exec", "shell", "--", "sh", "-c", "exit 7"]);
     assert_eq!(out.code(), 7, "{out}");
 
-    // -it through a pty of `script`, sized 30x100 by stty before kubectl reads it. kubectl
-    // sends the size on the resize channel while the command starts (in Kubernetes too), so
-    // the command reads it after a moment.
+    // -it through a pty of `script`, sized 30x100 by stty before kubectl reads it. The agent
+    // starts the command on a terminal of the size kubectl sent first (`process.consoleSize`),
+    // so the command's very first look at it already sees 30x100, never 0x0.
     let kubectl = Kubectl::V1_33.path();
     let line = format!(
-        "stty rows 30 cols 100; {} -n {} exec -it shell -- sh -c 'tty; sleep 0.5; stty size; exit 4'",
+        "stty rows 30 cols 100; {} -n {} exec -it shell -- sh -c 'stty size; tty; exit 4'",
         kubectl.display(),
         ns.name
     );
@@ -833,4 +835,274 @@ fn kill_9_of_the_server_keeps_containers_and_logs() {
 
     ns.delete_pods(&[("counter", uid(&counter)), ("done", uid(&done)), ("exiter", uid(&exiter))]);
     assert_node_empty(&own);
+}
+
+/// Volumes and node-managed files in real containers: configMap and secret updates reach the
+/// running pod (a `subPath` mount keeps its first contents, as in Kubernetes), a memory-backed
+/// emptyDir is a tmpfs of its `sizeLimit`, the downward API; `/etc/hostname`, `/etc/hosts`
+/// and the UTS name of a pod, and of a `hostNetwork` pod (the node's); termination messages
+/// from the file and, with `FallbackToLogsOnError`, from the log.
+#[test]
+fn volumes_updates_host_files_and_termination_messages() {
+    if !is_root() {
+        return;
+    }
+    let ns = Ns::create(server(), "vols");
+    ns.kubectl(&["create", "configmap", "cfg", "--from-literal=greeting=hello"]).assert_success();
+    ns.kubectl(&["create", "secret", "generic", "sec", "--from-literal=token=first"]).assert_success();
+    ns.apply(&json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "vols", "labels": {"app": "vols"}},
+        "spec": {
+            "terminationGracePeriodSeconds": 1,
+            "volumes": [
+                {"name": "cfg", "configMap": {"name": "cfg"}},
+                {"name": "sec", "secret": {"secretName": "sec"}},
+                {"name": "mem", "emptyDir": {"medium": "Memory", "sizeLimit": "8Mi"}},
+                {"name": "info", "downwardAPI": {"items": [
+                    {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}}
+                ]}}
+            ],
+            "containers": [{"name": "app", "image": "busybox", "command": ["sleep", "3600"], "volumeMounts": [
+                {"name": "cfg", "mountPath": "/cfg"},
+                {"name": "cfg", "mountPath": "/etc/greeting", "subPath": "greeting"},
+                {"name": "sec", "mountPath": "/sec"},
+                {"name": "mem", "mountPath": "/mem"},
+                {"name": "info", "mountPath": "/info"}
+            ]}]
+        }
+    }));
+    ns.apply(&json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "hostnet"},
+        "spec": {"terminationGracePeriodSeconds": 1, "hostNetwork": true,
+                 "containers": [{"name": "app", "image": "busybox", "command": ["sleep", "3600"]}]}
+    }));
+    ns.apply(&json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "messages"},
+        "spec": {"terminationGracePeriodSeconds": 1, "restartPolicy": "Never", "containers": [
+            {"name": "file", "image": "busybox", "command": ["sh", "-c", "printf bye > /dev/termination-log; exit 2"]},
+            {"name": "logs", "image": "busybox", "terminationMessagePolicy": "FallbackToLogsOnError",
+             "command": ["sh", "-c", "echo from the log; exit 1"]}
+        ]}
+    }));
+    let pod = ns.wait_pod("vols", Duration::from_secs(30), "Running", is_running);
+    let exec = |pod: &str, script: &str| {
+        let out = ns.kubectl(&["exec", pod, "--", "sh", "-c", script]);
+        out.assert_success();
+        out.stdout.clone()
+    };
+    assert_eq!(exec("vols", "cat /cfg/greeting /etc/greeting /sec/token"), "hellohellofirst");
+    assert_eq!(exec("vols", "cat /info/labels"), "app=\"vols\"");
+    let mem = exec("vols", "grep ' /mem ' /proc/mounts");
+    assert!(mem.starts_with("tmpfs ") && mem.contains("size=8192k"), "/mem: {mem}");
+    // Files the node manages.
+    assert_eq!(exec("vols", "cat /etc/hostname; hostname; echo $HOSTNAME"), "vols\nvols\nvols\n");
+    let hosts = exec("vols", "cat /etc/hosts");
+    assert!(hosts.lines().any(|line| line == format!("{}\tvols", pod_ip(&pod))), "/etc/hosts: {hosts}");
+    assert!(exec("vols", "cat /etc/resolv.conf").contains("nameserver "));
+
+    // Updates reach the running pod (the node resyncs every 10 s); the subPath file does not.
+    ns.kubectl(&["patch", "configmap", "cfg", "-p", r#"{"data":{"greeting":"bye"}}"#]).assert_success();
+    ns.kubectl(&["patch", "secret", "sec", "-p", r#"{"stringData":{"token":"second"}}"#]).assert_success();
+    let mut seen = String::new();
+    let updated = testkit::eventually(Duration::from_secs(40), || {
+        seen = exec("vols", "cat /cfg/greeting /sec/token");
+        seen == "byesecond"
+    });
+    assert!(updated, "the updates did not reach the pod: {seen:?}");
+    assert_eq!(exec("vols", "cat /etc/greeting"), "hello", "a subPath mount keeps its contents");
+
+    // hostNetwork: the node's addresses and name.
+    let hostnet = ns.wait_pod("hostnet", Duration::from_secs(30), "Running", is_running);
+    assert_eq!(hostnet["status"]["podIP"], hostnet["status"]["hostIP"], "{hostnet:#}");
+    let node_hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname");
+    let node_hostname = node_hostname.trim();
+    assert_eq!(
+        exec("hostnet", "cat /etc/hostname; hostname; echo $HOSTNAME"),
+        format!("{0}\n{0}\n{0}\n", node_hostname)
+    );
+    assert!(!Path::new("/run/peapod/netns").join(uid(&hostnet)).exists(), "a hostNetwork pod got a netns");
+
+    // Termination messages.
+    let done = ns.wait_pod("messages", Duration::from_secs(30), "Failed", |pod| pod["status"]["phase"] == "Failed");
+    let terminated = |name: &str| container_status(&done, name).expect("status")["state"]["terminated"].clone();
+    assert_eq!(terminated("file")["message"], "bye", "{done:#}");
+    assert_eq!(terminated("file")["exitCode"], 2, "{done:#}");
+    assert_eq!(terminated("logs")["message"], "from the log\n", "{done:#}");
+
+    ns.delete_pods(&[("vols", uid(&pod)), ("hostnet", uid(&hostnet)), ("messages", uid(&done))]);
+}
+
+/// `kubectl attach -it` to a container with a terminal: the container's terminal takes the
+/// size of kubectl's (30x100 here), as the kubelet resizes it through the runtime.
+#[test]
+fn attach_with_a_terminal_resizes_the_containers_terminal() {
+    if !is_root() {
+        return;
+    }
+    let server = server();
+    let ns = Ns::create(server, "attach");
+    ns.apply(&json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "term"},
+        "spec": {"terminationGracePeriodSeconds": 1,
+                 "containers": [{"name": "term", "image": "busybox", "tty": true, "stdin": true,
+                                 "command": ["sh", "-c", "while :; do stty size; sleep 0.2; done"]}]}
+    }));
+    let pod = ns.wait_pod("term", Duration::from_secs(30), "Running", is_running);
+    let line = format!("stty rows 30 cols 100; {} -n {} attach -it term", Kubectl::V1_33.path().display(), ns.name);
+    let home = server.dir().join("home-kubectl-1.33");
+    // kubectl stays attached until the connection ends: `timeout` ends it.
+    let output = Command::new("timeout")
+        .args(["6", "script", "-qec", &line, "/dev/null"])
+        .env("HOME", &home)
+        .env("KUBECONFIG", server.kubeconfig())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run script");
+    let seen = String::from_utf8_lossy(&output.stdout).replace('\r', "");
+    let mut logs = String::new();
+    let resized = testkit::eventually(Duration::from_secs(5), || {
+        logs = ns.kubectl(&["logs", "term"]).stdout.replace('\r', "");
+        logs.lines().any(|line| line == "30 100")
+    });
+    assert!(resized, "the container's terminal never became 30x100; logs: {logs:?}; attach printed {seen:?}");
+    assert!(seen.lines().any(|line| line.trim() == "30 100"), "kubectl attach did not stream the output: {seen:?}");
+    ns.delete_pods(&[("term", uid(&pod))]);
+}
+
+/// A `peapod agent` process and what it leaves running: dropping it kills the agent, then
+/// `peapod killall` stops its pods and removes its bridge (also when the test fails).
+struct JoinedAgent {
+    process: Option<testkit::Background>,
+    data_dir: std::path::PathBuf,
+    cidr: String,
+    bridge: String,
+}
+
+impl Drop for JoinedAgent {
+    fn drop(&mut self) {
+        drop(self.process.take());
+        let _ = Command::new(testkit::peapod_bin())
+            .arg("killall")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(["--pod-cidr", &self.cidr, "--bridge-name", &self.bridge])
+            .status();
+    }
+}
+
+/// `peapod agent --server URL --token TOKEN` joining a server without its own agent: the node
+/// registers and becomes Ready, and a pod the scheduler binds to it runs for real (logs, exec,
+/// pod IP from the agent's CIDR); deleting it leaves no shim behind. `peapod killall` then
+/// removes the node's bridge.
+#[test]
+fn a_joined_agent_runs_pods() {
+    if !is_root() {
+        return;
+    }
+    let server = match Server::start() {
+        Ok(server) => server,
+        Err(error) => panic!("start a server without an agent: {error:#}"),
+    };
+    let (busybox, _) = testkit::quickstart_images().expect("quick-start images");
+    let data_dir = server.dir().join("joined-node");
+    let import = data_dir.join("agent/images/import");
+    std::fs::create_dir_all(&import).expect("create the import dir");
+    std::fs::copy(&busybox, import.join(busybox.file_name().expect("tarball name"))).expect("copy busybox");
+    let node = testkit::unique_name("joined");
+    let port = server.port();
+    let (cidr, bridge) = (format!("10.251.{}.0/24", port % 256), format!("pj{port}"));
+    // The join token (`DATA_DIR/token`), which the API server presents back to agents; the
+    // admin token of the kubeconfig would get the API server's log requests refused.
+    let join_token = std::fs::read_to_string(server.dir().join("token")).expect("read the join token");
+    let command = || {
+        let mut command = Command::new(testkit::peapod_bin());
+        command
+            .args(["agent", "--server", &server.url(), "--token", join_token.trim()])
+            .arg("--ca-file")
+            .arg(server.ca_file())
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(["--node-name", &node, "--pod-cidr", &cidr, "--bridge-name", &bridge, "--kubelet-port", "0"])
+            .env("RUST_LOG", "warn");
+        command
+    };
+    let mut agent = JoinedAgent {
+        process: Some(testkit::Background::spawn(command())),
+        data_dir: data_dir.clone(),
+        cidr: cidr.clone(),
+        bridge: bridge.clone(),
+    };
+
+    let mut last = None;
+    let ready = testkit::eventually(Duration::from_secs(60), || {
+        let out = server.kubectl(&["get", "node", &node, "-o", "json"]);
+        let ready = out.success() && condition(&out.json(), "Ready").as_deref() == Some("True");
+        last = Some(out);
+        ready
+    });
+    assert!(ready, "the joined node never became Ready: {last:?}");
+    let ns = Ns::create(&server, "joined");
+    ns.kubectl(&[
+        "run",
+        "joined",
+        "--image=busybox",
+        "--restart=Never",
+        "--",
+        "sh",
+        "-c",
+        "echo joined-ok; sleep 3600",
+    ])
+    .assert_success();
+    let pod = ns.wait_pod("joined", Duration::from_secs(30), "Running", is_running);
+    assert_eq!(pod["spec"]["nodeName"], node.as_str(), "{pod:#}");
+    let prefix = cidr.trim_end_matches("0/24");
+    assert!(pod_ip(&pod).starts_with(prefix), "pod IP {} outside {cidr}", pod_ip(&pod));
+    let mut logs = None;
+    let logged = testkit::eventually(Duration::from_secs(10), || {
+        let out = ns.kubectl(&["logs", "joined"]);
+        let ok = out.stdout == "joined-ok\n";
+        logs = Some(out);
+        ok
+    });
+    assert!(logged, "logs through the joined agent: {logs:?}");
+    let out = ns.kubectl(&["exec", "joined", "--", "sh", "-c", "hostname; exit 6"]);
+    assert_eq!(out.code(), 6, "{out}");
+    assert_eq!(out.stdout, "joined\n", "{out}");
+    ns.kubectl(&["delete", "pod", "joined", "--grace-period=1"]).assert_success();
+    let dir = data_dir.to_string_lossy().into_owned();
+    let no_shim = testkit::eventually(Duration::from_secs(10), || {
+        !processes().iter().any(|(_, _, cmd)| cmd.contains(&dir) && cmd.contains(" shim "))
+    });
+    assert!(no_shim, "a shim of the deleted pod is still running");
+
+    // Orphans: a pod removed from the API while its agent is down (kill -9, then a forced
+    // delete) is cleaned up by the restarted agent: shim, containers, netns, IP record.
+    ns.kubectl(&["run", "orphan", "--image=busybox", "--restart=Never", "--", "sleep", "3600"]).assert_success();
+    let orphan = ns.wait_pod("orphan", Duration::from_secs(30), "Running", is_running);
+    let orphan_uid = uid(&orphan);
+    drop(agent.process.take());
+    ns.kubectl(&["delete", "pod", "orphan", "--force", "--grace-period=0"]).assert_success();
+    assert!(ns.pod("orphan").is_none());
+    let sandbox = format!("sandboxes/{orphan_uid}");
+    assert!(
+        processes().iter().any(|(_, _, cmd)| cmd.contains(&sandbox)),
+        "the orphan's shim should outlive the killed agent"
+    );
+    agent.process = Some(testkit::Background::spawn(command()));
+    let netns = Path::new("/run/peapod/netns").join(&orphan_uid);
+    let ip_record_of = |owner: &str| {
+        std::fs::read_dir(data_dir.join("agent/net"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|entry| std::fs::read_to_string(entry.path()).is_ok_and(|text| text.trim() == owner))
+    };
+    let cleaned = testkit::eventually(Duration::from_secs(30), || {
+        !processes().iter().any(|(_, _, cmd)| cmd.contains(&sandbox)) && !netns.exists() && !ip_record_of(&orphan_uid)
+    });
+    assert!(cleaned, "the restarted agent left the orphan's shim, netns or IP record");
+    drop(ns);
+    drop(agent.process.take());
+    drop(agent);
+    assert!(!Path::new("/sys/class/net").join(&bridge).exists(), "killall left the bridge {bridge}");
 }

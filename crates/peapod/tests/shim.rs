@@ -279,6 +279,8 @@ async fn logs_and_exit_codes_reach_state_and_subscribers() {
     let created = t.elapsed();
     assert_eq!(info.status, Status::Created);
     assert!(info.pid.is_some_and(|p| p > 1));
+    // Without sizes in the request, the kubelet's rotation: 10 MiB, 5 files.
+    assert_eq!((info.log_max_size, info.log_max_files), (10 * 1024 * 1024, 5));
     let started = shim.start("exit-out").await.unwrap();
     eprintln!("create {created:?}, create+start {:?} ({})", t.elapsed(), env.runtime);
     assert_eq!(started.status, Status::Running);
@@ -513,6 +515,36 @@ async fn a_terminal_container_logs_its_pty_output() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(stdout_lines(&spec.log_path), vec!["on a tty\r"]);
+    shim.shutdown().await.unwrap();
+}
+
+/// `resize` sets the size of a terminal container's pty (`kubectl attach -it` resizing);
+/// containers without a terminal, and unknown ones, get errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resize_sets_the_terminal_size_of_a_tty_container() {
+    if !is_root() {
+        return;
+    }
+    let mut env = Env::new("resize");
+    let shim = env.spawn_shim("pod", None).await;
+    let script = ["sh", "-c", "while :; do stty size; sleep 0.1; done"];
+    let mut spec = env.create_spec(&shim, "tty-size", &script);
+    spec.bundle = env.bundle("tty-size", shim.pid(), &script, true);
+    spec.tty = true;
+    shim.create(&spec).await.unwrap();
+    shim.start("tty-size").await.unwrap();
+    shim.resize("tty-size", 100, 30).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !stdout_lines(&spec.log_path).iter().any(|line| line == "30 100\r") && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let lines = stdout_lines(&spec.log_path);
+    assert!(lines.iter().any(|line| line == "30 100\r"), "{lines:?}");
+
+    let plain = env.create_spec(&shim, "no-tty", &["sleep", "1000"]);
+    shim.create(&plain).await.unwrap();
+    assert!(matches!(shim.resize("no-tty", 100, 30).await, Err(ShimError::Invalid(_))));
+    assert!(matches!(shim.resize("missing", 100, 30).await, Err(ShimError::NotFound(_))));
     shim.shutdown().await.unwrap();
 }
 

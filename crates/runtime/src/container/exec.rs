@@ -8,7 +8,7 @@
 
 use super::console::{ConsoleSocket, set_window_size};
 use super::oci_runtime::OciRuntime;
-use super::runtime_spec::{Process, Spec};
+use super::runtime_spec::{ConsoleSize, Process, Spec};
 use super::{ContainerError, io_err};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
@@ -118,6 +118,7 @@ impl OciRuntime {
         argv: &[String],
         env: &[(String, String)],
         tty: bool,
+        console_size: Option<ConsoleSize>,
     ) -> Result<(ExecFiles, PathBuf, PathBuf), ContainerError> {
         if argv.is_empty() {
             return Err(ContainerError::Invalid("exec needs a command".into()));
@@ -125,6 +126,7 @@ impl OciRuntime {
         let mut process = self.container_process(id).await?;
         process.args = argv.to_vec();
         process.terminal = tty;
+        process.console_size = if tty { console_size.filter(|size| size.height > 0 && size.width > 0) } else { None };
         for (k, v) in env {
             let prefix = format!("{k}=");
             process.env.retain(|e| !e.starts_with(&prefix));
@@ -171,7 +173,7 @@ impl OciRuntime {
         env: &[(String, String)],
         timeout: Duration,
     ) -> Result<(i32, Vec<u8>, Vec<u8>), ContainerError> {
-        let (files, doc, pid_file) = self.prepare_exec(id, argv, env, false).await?;
+        let (files, doc, pid_file) = self.prepare_exec(id, argv, env, false, None).await?;
         let mut child = tokio::process::Command::from(self.exec_command(id, &doc, None, false, &pid_file))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -225,7 +227,22 @@ impl OciRuntime {
         tty: bool,
         stdin: bool,
     ) -> Result<ExecProcess, ContainerError> {
-        let (files, doc, pid_file) = self.prepare_exec(id, argv, env, tty).await?;
+        self.exec_streaming_sized(id, argv, env, tty, stdin, None).await
+    }
+
+    /// [`OciRuntime::exec_streaming`] with the terminal's initial size (`process.consoleSize`,
+    /// ignored without a TTY or when a dimension is 0): the runtime sizes the pty before the
+    /// command starts, where a resize after the start would race with the command reading it.
+    pub async fn exec_streaming_sized(
+        &self,
+        id: &str,
+        argv: &[String],
+        env: &[(String, String)],
+        tty: bool,
+        stdin: bool,
+        console_size: Option<ConsoleSize>,
+    ) -> Result<ExecProcess, ContainerError> {
+        let (files, doc, pid_file) = self.prepare_exec(id, argv, env, tty, console_size).await?;
         if !tty {
             let mut child = tokio::process::Command::from(self.exec_command(id, &doc, None, false, &pid_file))
                 .stdin(if stdin { Stdio::piped() } else { Stdio::null() })

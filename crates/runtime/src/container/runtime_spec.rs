@@ -30,6 +30,10 @@ pub struct Spec {
 pub struct Process {
     #[serde(default)]
     pub terminal: bool,
+    /// The terminal's initial size (with `terminal`): the runtime sets it on the pty before
+    /// the process starts, so that the process never sees a 0x0 terminal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console_size: Option<ConsoleSize>,
     pub user: User,
     pub args: Vec<String>,
     #[serde(default)]
@@ -43,6 +47,13 @@ pub struct Process {
     pub no_new_privileges: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oom_score_adj: Option<i32>,
+}
+
+/// `process.consoleSize`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsoleSize {
+    pub height: u32,
+    pub width: u32,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

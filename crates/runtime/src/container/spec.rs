@@ -150,6 +150,7 @@ pub fn build_spec(
 
     let process = Process {
         terminal: config.tty,
+        console_size: None,
         user: User { uid: user.uid, gid: user.gid, additional_gids: user.additional_gids },
         args: config.args.clone(),
         env: environment(&sandbox.hostname, &config.env),

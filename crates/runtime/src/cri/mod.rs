@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use agent::runtime::{
     ContainerConfig, ContainerEvent, ContainerState, ContainerStatus, ExecOutput, ExecStreams, ImageInfo, RegistryAuth,
-    Result, Runtime, RuntimeError, SandboxConfig,
+    Result, Runtime, RuntimeError, SandboxConfig, TerminalSize,
 };
 use async_trait::async_trait;
 use jiff::Timestamp;
@@ -36,6 +36,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Mutex, broadcast};
 
 use crate::container::cgroups::Cgroups;
+use crate::container::runtime_spec::ConsoleSize;
 use crate::container::{ExecStdio, OciRuntime, SandboxInfo, build_spec, resolve_user, write_bundle};
 use crate::image::pull::Puller;
 use crate::image::store::ImageStore;
@@ -78,6 +79,10 @@ pub struct NodeRuntime {
 const KILL_WAIT: Duration = Duration::from_secs(10);
 /// The pod's `/dev/shm`, as containerd sizes the sandbox's.
 const SHM_SIZE: &str = "size=65536k";
+/// How long an exec with a TTY waits for the client's first terminal size before starting
+/// its command. kubectl sends it as soon as the stream is up; a client that never sends one
+/// gets its command this much later, on the runtime's default size.
+const FIRST_RESIZE_WAIT: Duration = Duration::from_millis(500);
 
 impl NodeRuntime {
     pub fn new(config: NodeRuntimeConfig) -> Result<Arc<NodeRuntime>> {
@@ -269,7 +274,10 @@ impl Runtime for NodeRuntime {
             .map_err(other)?;
         SandboxRecord::from_config(config).write(&pod_dir)?;
         let args: Vec<&str> = self.shim_args_prefix.iter().map(String::as_str).collect();
-        let shim = ShimClient::spawn(&self.shim_exe, &args, &pod_dir, &oci.binary, &oci.root, Some(&config.hostname))
+        // hostNetwork: the containers see the node's name, as with the kubelet, which gives a
+        // host-network sandbox no hostname (the shim's new UTS namespace starts as the host's).
+        let hostname = config.netns_path.is_some().then_some(config.hostname.as_str());
+        let shim = ShimClient::spawn(&self.shim_exe, &args, &pod_dir, &oci.binary, &oci.root, hostname)
             .await
             .map_err(shim_error)?;
         self.adopt(&config.pod_uid, Arc::new(shim)).await;
@@ -501,14 +509,23 @@ impl Runtime for NodeRuntime {
         Ok(ExecOutput { exit_code, stdout, stderr })
     }
 
-    async fn exec(&self, container_id: &str, command: &[String], streams: ExecStreams) -> Result<i32> {
+    async fn exec(&self, container_id: &str, command: &[String], mut streams: ExecStreams) -> Result<i32> {
         let oci = self.pod_oci(&self.pod_of(container_id)?)?;
+        let first_size = match (streams.tty, streams.resize.as_mut()) {
+            (true, Some(resize)) => first_terminal_size(resize).await,
+            _ => None,
+        };
+        let console_size = first_size.map(|size| ConsoleSize { height: size.height.into(), width: size.width.into() });
         let mut process = oci
-            .exec_streaming(container_id, command, &[], streams.tty, streams.stdin.is_some())
+            .exec_streaming_sized(container_id, command, &[], streams.tty, streams.stdin.is_some(), console_size)
             .await
             .map_err(|e| RuntimeError::Other(e.to_string()))?;
         let ExecStreams { stdin, stdout, stderr, resize, .. } = streams;
         if let (Some(mut resize), Some(handle)) = (resize, process.resize_handle().map_err(other)?) {
+            // Also through the pty, for a runtime that ignores `consoleSize`.
+            if let Some(size) = first_size {
+                let _ = handle.resize(size.width, size.height);
+            }
             tokio::spawn(async move {
                 while let Some(size) = resize.recv().await {
                     let _ = handle.resize(size.width, size.height);
@@ -551,7 +568,21 @@ impl Runtime for NodeRuntime {
     async fn attach(&self, container_id: &str, streams: ExecStreams) -> Result<()> {
         let pod_uid = self.pod_of(container_id)?;
         let shim = self.shim(&pod_uid).await?;
-        let ExecStreams { stdin, stdout, stderr, .. } = streams;
+        let ExecStreams { stdin, stdout, stderr, resize, tty } = streams;
+        if let (true, Some(mut resize)) = (tty, resize) {
+            // The container's own terminal follows the attached client's.
+            let (shim, id) = (shim.clone(), container_id.to_string());
+            tokio::spawn(async move {
+                while let Some(size) = resize.recv().await {
+                    if size.width > 0
+                        && size.height > 0
+                        && let Err(error) = shim.resize(&id, size.width, size.height).await
+                    {
+                        tracing::debug!(container = %id, %error, "could not resize an attached terminal");
+                    }
+                }
+            });
+        }
         if let Some(mut from) = stdin {
             // `stdinOnce` semantics: the container's stdin closes when this client's does.
             let mut to = shim.attach(container_id, AttachStream::Stdin, true).await.map_err(shim_error)?;
@@ -576,6 +607,13 @@ impl Runtime for NodeRuntime {
         tokio::join!(copy(out), copy(err));
         Ok(())
     }
+}
+
+/// The client's first terminal size, if it comes within [`FIRST_RESIZE_WAIT`]; later sizes
+/// stay in the channel. A 0x0 size (a client without a terminal) counts as none.
+async fn first_terminal_size(resize: &mut tokio::sync::mpsc::Receiver<TerminalSize>) -> Option<TerminalSize> {
+    let size = tokio::time::timeout(FIRST_RESIZE_WAIT, resize.recv()).await.ok().flatten()?;
+    (size.width > 0 && size.height > 0).then_some(size)
 }
 
 /// Copies a child's output to a client stream (or drains it when the client did not ask).
@@ -679,6 +717,24 @@ fn container_state(status: Status) -> ContainerState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_exec_terminal_starts_at_the_first_size_the_client_sent() {
+        let (sender, mut receiver) = tokio::sync::mpsc::channel(8);
+        sender.try_send(TerminalSize { width: 100, height: 30 }).expect("send");
+        sender.try_send(TerminalSize { width: 120, height: 40 }).expect("send");
+        assert_eq!(first_terminal_size(&mut receiver).await, Some(TerminalSize { width: 100, height: 30 }));
+        // Later sizes stay for the resize task.
+        assert_eq!(receiver.try_recv().ok(), Some(TerminalSize { width: 120, height: 40 }));
+        // A client without a terminal size: the command starts after the wait, unsized.
+        let started = Instant::now();
+        assert_eq!(first_terminal_size(&mut receiver).await, None);
+        assert!(started.elapsed() >= FIRST_RESIZE_WAIT);
+        sender.try_send(TerminalSize { width: 0, height: 0 }).expect("send");
+        assert_eq!(first_terminal_size(&mut receiver).await, None);
+        drop(sender);
+        assert_eq!(first_terminal_size(&mut receiver).await, None);
+    }
 
     #[test]
     fn stop_signals_parse_as_images_write_them() {

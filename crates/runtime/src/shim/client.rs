@@ -191,6 +191,11 @@ impl ShimClient {
         self.expect_ok(&Request::Kill { id: id.to_string(), signal: signal as i32 }).await
     }
 
+    /// Sets the terminal size of a container created with `tty`.
+    pub async fn resize(&self, id: &str, width: u16, height: u16) -> Result<(), ShimError> {
+        self.expect_ok(&Request::Resize { id: id.to_string(), width, height }).await
+    }
+
     /// Kills the container if it still runs, removes it from the runtime and forgets it.
     pub async fn delete(&self, id: &str) -> Result<(), ShimError> {
         self.expect_ok(&Request::Delete { id: id.to_string() }).await

@@ -44,6 +44,7 @@
 //! | `{"op":"state"}` | `{"state":{"shim_pid":123,"containers":[...]}}` |
 //! | `{"op":"subscribe"}` | `"subscribed"`, then one `{"exit":{"id":"c1","pid":456,"exit_code":0,"finished_at":"..."}}` per container exit, for as long as the connection stays open |
 //! | `{"op":"attach","id":"c1","stream":"stdout"\|"stderr"\|"stdin","close_stdin":false}` | `"attached"`, then the connection is that raw stream (see below) |
+//! | `{"op":"resize","id":"c1","width":100,"height":30}` (a `tty` container's terminal, `TIOCSWINSZ`) | `"ok"` |
 //! | `{"op":"shutdown"}` | `"ok"` once every container is killed and deleted; then the shim exits |
 //!
 //! Any request can instead get `{"error":{"kind":"not_found"|"already_exists"|"invalid"|"runtime","message":"..."}}`.

@@ -29,6 +29,12 @@ pub enum Request {
         #[serde(default)]
         close_stdin: bool,
     },
+    /// Sets the terminal size of a container created with `tty` (an attached client's resize).
+    Resize {
+        id: String,
+        width: u16,
+        height: u16,
+    },
 }
 
 /// Which of a container's streams an `attach` connection carries.

@@ -655,6 +655,7 @@ impl Server {
             Request::Attach { id, stream, close_stdin } => {
                 self.attach(slot, &id, stream, close_stdin).map(|()| Response::Attached)
             }
+            Request::Resize { id, width, height } => self.resize(&id, width, height).map(|()| Response::Ok),
             Request::Shutdown => {
                 self.shutdown_all();
                 self.exit = true;
@@ -669,6 +670,21 @@ impl Server {
             .iter()
             .position(|c| c.as_ref().is_some_and(|c| c.info.id == id))
             .ok_or_else(|| (ErrorKind::NotFound, format!("container {id:?} not found")))
+    }
+
+    /// Resizes the pty of a terminal container (`TIOCSWINSZ` on the master it holds).
+    fn resize(&mut self, id: &str, width: u16, height: u16) -> Result<(), Failure> {
+        let cslot = self.find(id)?;
+        let invalid = |m: String| Err((ErrorKind::Invalid, m));
+        let Some(c) = self.containers[cslot].as_ref() else { return invalid(format!("container {id:?} not found")) };
+        if !c.info.tty {
+            return invalid(format!("container {id:?} has no terminal"));
+        }
+        let Some(master) = c.streams[0].as_ref() else {
+            return invalid(format!("the terminal of container {id:?} has ended"));
+        };
+        crate::container::console::set_window_size(&master.fd, width, height)
+            .map_err(|e| (ErrorKind::Runtime, e.to_string()))
     }
 
     fn attach(&mut self, conn_slot: usize, id: &str, stream: AttachStream, close_stdin: bool) -> Result<(), Failure> {
