@@ -18,6 +18,12 @@ const EVENT_FIELDS: [(&str, &str); 7] = [
     ("reportingController", "reportingComponent"),
 ];
 
+/// Whether objects of `info` are stored exactly as served (every kind but
+/// `events.k8s.io` Events, which are stored as core Events).
+pub fn stored_as_served(info: &ResourceInfo) -> bool {
+    !is_events_group(info)
+}
+
 fn is_events_group(info: &ResourceInfo) -> bool {
     info.group == "events.k8s.io" && info.kind == "Event"
 }

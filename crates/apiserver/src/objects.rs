@@ -38,9 +38,48 @@ pub fn from_bytes(info: &ResourceInfo, bytes: &[u8], revision: Revision) -> ApiR
     Ok(object)
 }
 
+/// Appends an object stored as served (see [`api::convert::stored_as_served`]) to `out` as
+/// JSON with `metadata.resourceVersion` set to `revision`, without decoding it: the version
+/// is spliced in as the first field of `metadata` (stored objects never carry one).
+pub fn write_served_json(out: &mut Vec<u8>, stored: &[u8], revision: Revision) -> ApiResult<()> {
+    #[derive(serde::Deserialize)]
+    struct Stored<'a> {
+        #[serde(borrow)]
+        metadata: &'a serde_json::value::RawValue,
+    }
+    let invalid = |reason: String| ApiError::internal(format!("stored object is not valid JSON: {reason}"));
+    let parsed: Stored<'_> = serde_json::from_slice(stored).map_err(|e| invalid(e.to_string()))?;
+    let metadata = parsed.metadata.get();
+    // The raw value is a slice of `stored`: its offset is where metadata's `{` sits.
+    let start = (metadata.as_ptr() as usize).wrapping_sub(stored.as_ptr() as usize);
+    if stored.get(start) != Some(&b'{') || !metadata.starts_with('{') {
+        return Err(invalid("metadata is not an object".into()));
+    }
+    out.extend_from_slice(&stored[..=start]);
+    out.extend_from_slice(b"\"resourceVersion\":\"");
+    out.extend_from_slice(revision.to_string().as_bytes());
+    out.push(b'"');
+    if metadata[1..].trim_start().as_bytes().first() != Some(&b'}') {
+        out.push(b',');
+    }
+    out.extend_from_slice(&stored[start + 1..]);
+    Ok(())
+}
+
 /// The bytes to store for an object served as `info` (no `resourceVersion`: the revision is
-/// the version).
-pub fn to_bytes(info: &ResourceInfo, object: &Value) -> Vec<u8> {
+/// the version). The object is left as it was.
+pub fn to_bytes(info: &ResourceInfo, object: &mut Value) -> Vec<u8> {
+    if api::convert::stored_as_served(info) {
+        // Most kinds are stored as served: take the version out for the time of encoding,
+        // rather than copying the whole object.
+        let version =
+            object.get_mut("metadata").and_then(Value::as_object_mut).and_then(|m| m.remove("resourceVersion"));
+        let bytes = api::codec::to_json_bytes(object);
+        if let Some(version) = version {
+            metadata_mut(object).insert("resourceVersion".into(), version);
+        }
+        return bytes;
+    }
     let mut stored = api::convert::to_storage(info, object.clone());
     if let Some(metadata) = stored.get_mut("metadata").and_then(Value::as_object_mut) {
         metadata.remove("resourceVersion");
@@ -122,12 +161,28 @@ mod tests {
         assert_eq!(key(nodes, None, "n1"), "/registry/nodes/n1");
         assert_eq!(prefix(pods, None), "/registry/pods/");
         let mut object = serde_json::json!({"metadata": {"name": "a", "resourceVersion": "5"}});
-        let bytes = to_bytes(pods, &object);
+        let bytes = to_bytes(pods, &mut object);
+        assert_eq!(object["metadata"]["resourceVersion"], "5", "the object is left as it was");
         assert!(!String::from_utf8_lossy(&bytes).contains("resourceVersion"));
         assert_eq!(from_bytes(pods, &bytes, 9).unwrap()["metadata"]["resourceVersion"], "9");
         set_resource_version(&mut object, 7);
         assert_eq!(resource_version_of(&object).unwrap(), Some(7));
         assert_eq!(generate_name_suffix().len(), 5);
+
+        // Served straight from the stored bytes, the object is the one decoding would give.
+        for object in [
+            serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a", "labels": {"x": "{\"metadata\":{"}}, "spec": {}}),
+            serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {}}),
+        ] {
+            let stored = to_bytes(pods, &mut object.clone());
+            let mut served = Vec::new();
+            write_served_json(&mut served, &stored, 42).unwrap();
+            let served: Value = serde_json::from_slice(&served).unwrap();
+            assert_eq!(served, from_bytes(pods, &stored, 42).unwrap());
+            assert_eq!(served["metadata"]["resourceVersion"], "42");
+        }
+        assert!(write_served_json(&mut Vec::new(), br#"{"metadata":[]}"#, 1).is_err());
+        assert!(write_served_json(&mut Vec::new(), b"{", 1).is_err());
         let t: jiff::Timestamp = "2025-01-02T03:04:05.6Z".parse().unwrap();
         assert_eq!(now_rfc3339(t), "2025-01-02T03:04:06Z");
     }

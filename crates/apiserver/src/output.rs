@@ -119,6 +119,16 @@ impl ListWriter {
         let _ = serde_json::to_writer(&mut self.items, item.as_ref().unwrap_or(object));
     }
 
+    /// An item from its stored JSON, for plain JSON lists of kinds stored as served: the
+    /// bytes as they are, with `metadata.resourceVersion` spliced in.
+    pub fn push_stored(&mut self, stored: &[u8], revision: store::Revision) -> ApiResult<()> {
+        if self.count > 0 {
+            self.items.push(b',');
+        }
+        self.count += 1;
+        crate::objects::write_served_json(&mut self.items, stored, revision)
+    }
+
     pub fn finish(self, list_metadata: Value) -> Vec<u8> {
         let (head, items_field) = match self.output {
             Output::Json => (

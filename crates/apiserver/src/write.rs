@@ -141,7 +141,7 @@ pub async fn create(server: &ApiServer, info: &ResourceInfo, mut object: Value, 
         }
         return Ok(object);
     }
-    match server.backend.create(&key, to_bytes(info, &object)).await {
+    match server.backend.create(&key, to_bytes(info, &mut object)).await {
         Ok(revision) => {
             objects::set_resource_version(&mut object, revision);
             Ok(object)
@@ -249,7 +249,7 @@ where
         if dry_run {
             return Ok(next);
         }
-        match server.backend.update(&key, to_bytes(info, &next), revision).await {
+        match server.backend.update(&key, to_bytes(info, &mut next), revision).await {
             Ok(new_revision) => {
                 objects::set_resource_version(&mut next, new_revision);
                 return Ok(next);
@@ -454,7 +454,7 @@ pub async fn delete(
         if options.dry_run {
             return Ok(Deleted::Pending(next));
         }
-        match server.backend.update(&key, to_bytes(info, &next), revision).await {
+        match server.backend.update(&key, to_bytes(info, &mut next), revision).await {
             Ok(new_revision) => {
                 objects::set_resource_version(&mut next, new_revision);
                 return Ok(Deleted::Pending(next));

@@ -94,19 +94,34 @@ pub async fn list(request: ResourceRequest) -> ApiResult<Response> {
         }
     }
     // Items are serialized as they are read, so a large list never holds every object
-    // decoded at once.
+    // decoded at once. Plain JSON of everything needs no decoding at all: the stored bytes
+    // go out with their resourceVersion spliced in.
     let mut writer = output::ListWriter::new(info, output, request.now);
-    let page = scan_each(
-        &request.server,
-        info,
-        &prefix,
-        &start_after,
-        revision,
-        request.query.limit,
-        |object| selectors.matches(info, object),
-        |object| writer.push(&object),
-    )
-    .await
+    let verbatim = output == output::Output::Json
+        && selectors.label.is_empty()
+        && selectors.field.is_empty()
+        && api::convert::stored_as_served(info);
+    let limit = request.query.limit;
+    let scanned = if verbatim {
+        scan_each_stored(&request.server, prefix.as_str(), &start_after, revision, limit, |kv| {
+            writer.push_stored(&kv.value, kv.mod_revision)?;
+            Ok(true)
+        })
+        .await
+    } else {
+        scan_each(
+            &request.server,
+            info,
+            &prefix,
+            &start_after,
+            revision,
+            limit,
+            |object| selectors.matches(info, object),
+            |object| writer.push(&object),
+        )
+        .await
+    };
+    let page = scanned
     .map_err(|error| {
         if request.query.continue_token.is_some() && error.code == 410 {
             ApiError::gone("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.")
@@ -168,6 +183,26 @@ pub async fn scan_each(
     keep: impl Fn(&Value) -> bool,
     mut sink: impl FnMut(Value),
 ) -> ApiResult<ScanEnd> {
+    scan_each_stored(server, prefix, start_after, revision, limit, |kv| {
+        let object = objects::from_kv(info, kv)?;
+        if !keep(&object) {
+            return Ok(false);
+        }
+        sink(object);
+        Ok(true)
+    })
+    .await
+}
+
+/// The scan itself, over stored key-values: `visit` answers whether it kept one.
+async fn scan_each_stored(
+    server: &ApiServer,
+    prefix: &str,
+    start_after: &str,
+    revision: Revision,
+    limit: usize,
+    mut visit: impl FnMut(&store::KeyValue) -> ApiResult<bool>,
+) -> ApiResult<ScanEnd> {
     let mut kept = 0;
     let mut after = start_after.to_string();
     let mut at = revision;
@@ -178,9 +213,7 @@ pub async fn scan_each(
         let mut last_key = None;
         for (index, kv) in result.kvs.iter().enumerate() {
             last_key = Some(kv.key.clone());
-            let object = objects::from_kv(info, kv)?;
-            if keep(&object) {
-                sink(object);
+            if visit(kv)? {
                 kept += 1;
                 if limit > 0 && kept == limit {
                     let left_in_page = (result.kvs.len() - index - 1) as i64;
