@@ -26,34 +26,75 @@ const WINDOW: usize = 2048;
 /// Changes a watcher may fall behind the live stream before it is ended (it re-watches).
 const CHANNEL_CAPACITY: usize = 8192;
 
-/// One change, decoded once.
+/// One change, decoded at most once, and only as far as some watcher needs: plain JSON
+/// watchers without selectors get the stored bytes with the resourceVersion spliced in, and
+/// the previous state is decoded only for selector watchers.
 pub struct Change {
     pub revision: Revision,
     pub event_type: EventType,
+    info: &'static ResourceInfo,
     /// The object after the change (for a delete: its last state, at the delete's revision).
-    pub object: Value,
+    stored: store::KeyValue,
     /// The object before the change, when there was one.
-    pub previous: Option<Value>,
+    stored_previous: Option<store::KeyValue>,
+    object: OnceLock<Value>,
+    previous: OnceLock<Option<Value>>,
     json: OnceLock<bytes::Bytes>,
 }
 
 impl Change {
-    fn decode(info: &ResourceInfo, event: &store::Event) -> Option<Change> {
-        let object = objects::from_kv(info, &event.kv).ok()?;
-        let previous = event.prev_kv.as_ref().and_then(|kv| objects::from_kv(info, kv).ok());
-        Some(Change {
+    fn new(info: &'static ResourceInfo, event: &store::Event) -> Change {
+        Change {
             revision: event.revision(),
             event_type: event.event_type,
-            object,
-            previous,
+            info,
+            stored: event.kv.clone(),
+            stored_previous: event.prev_kv.clone(),
+            object: OnceLock::new(),
+            previous: OnceLock::new(),
             json: OnceLock::new(),
-        })
+        }
+    }
+
+    /// The store key of the object.
+    pub fn key(&self) -> &str {
+        &self.stored.key
+    }
+
+    /// The object after the change, as served. An object the store holds but that cannot be
+    /// decoded (never written by this server) is `null`, which no selector matches.
+    pub fn object(&self) -> &Value {
+        self.object.get_or_init(|| decode_or_null(self.info, &self.stored))
+    }
+
+    /// The object before the change, when there was one.
+    pub fn previous(&self) -> Option<&Value> {
+        self.previous.get_or_init(|| self.stored_previous.as_ref().map(|kv| decode_or_null(self.info, kv))).as_ref()
+    }
+
+    pub fn has_previous(&self) -> bool {
+        self.stored_previous.is_some()
     }
 
     /// The object serialized as JSON, computed once for every watcher that needs it.
     pub fn object_json(&self) -> &bytes::Bytes {
-        self.json.get_or_init(|| bytes::Bytes::from(api::codec::to_json_bytes(&self.object)))
+        self.json.get_or_init(|| {
+            if api::convert::stored_as_served(self.info) {
+                let mut json = Vec::with_capacity(self.stored.value.len() + 32);
+                if objects::write_served_json(&mut json, &self.stored.value, self.stored.mod_revision).is_ok() {
+                    return bytes::Bytes::from(json);
+                }
+            }
+            bytes::Bytes::from(api::codec::to_json_bytes(self.object()))
+        })
     }
+}
+
+fn decode_or_null(info: &ResourceInfo, kv: &store::KeyValue) -> Value {
+    objects::from_kv(info, kv).unwrap_or_else(|error| {
+        tracing::warn!(key = %kv.key, error = %error.message, "watch: stored object cannot be decoded");
+        Value::Null
+    })
 }
 
 pub type ChangeStream = BoxStream<'static, Result<Arc<Change>, store::StoreError>>;
@@ -117,7 +158,7 @@ impl WatchCache {
                     .map(|item| item.map_err(|_| store::StoreError::WatchLagged));
                 let stream = futures::stream::iter(backlog.into_iter().map(Ok)).chain(live).filter(move |item| {
                     let keep = match item {
-                        Ok(change) => change.revision > after && key_of(info, change).starts_with(prefix.as_str()),
+                        Ok(change) => change.revision > after && change.key().starts_with(prefix.as_str()),
                         Err(_) => true,
                     };
                     std::future::ready(keep)
@@ -129,7 +170,7 @@ impl WatchCache {
                 Ok(stream
                     .filter_map(move |item| {
                         std::future::ready(match item {
-                            Ok(event) => Change::decode(info, &event).map(|c| Ok(Arc::new(c))),
+                            Ok(event) => Some(Ok(Arc::new(Change::new(info, &event)))),
                             Err(error) => Some(Err(error)),
                         })
                     })
@@ -162,16 +203,10 @@ impl WatchCache {
     }
 }
 
-/// The key of a change's object, rebuilt from its metadata (prefix filtering per watch).
-fn key_of(info: &ResourceInfo, change: &Change) -> String {
-    objects::key(info, objects::metadata_str(&change.object, "namespace"), objects::name_of(&change.object))
-}
-
 async fn feed(hub: Arc<Hub>, mut stream: store::WatchStream, hubs: Hubs) {
     while let Some(item) = stream.next().await {
         let Ok(event) = item else { break };
-        let Some(change) = Change::decode(hub.info, &event) else { continue };
-        let change = Arc::new(change);
+        let change = Arc::new(Change::new(hub.info, &event));
         let mut window = hub.state.lock().expect("watch window lock");
         if window.recent.len() == WINDOW
             && let Some(evicted) = window.recent.pop_front()

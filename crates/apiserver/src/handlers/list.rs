@@ -38,6 +38,11 @@ impl Selectors {
         Ok(Selectors { label, field })
     }
 
+    /// Whether these select every object.
+    pub fn is_everything(&self) -> bool {
+        self.label.is_empty() && self.field.is_empty()
+    }
+
     pub fn matches(&self, info: &ResourceInfo, object: &Value) -> bool {
         self.label.matches_json(object.get("metadata").and_then(|m| m.get("labels")))
             && self.field.matches(info, object)
@@ -97,10 +102,7 @@ pub async fn list(request: ResourceRequest) -> ApiResult<Response> {
     // decoded at once. Plain JSON of everything needs no decoding at all: the stored bytes
     // go out with their resourceVersion spliced in.
     let mut writer = output::ListWriter::new(info, output, request.now);
-    let verbatim = output == output::Output::Json
-        && selectors.label.is_empty()
-        && selectors.field.is_empty()
-        && api::convert::stored_as_served(info);
+    let verbatim = output == output::Output::Json && selectors.is_everything() && api::convert::stored_as_served(info);
     let limit = request.query.limit;
     let scanned = if verbatim {
         scan_each_stored(&request.server, prefix.as_str(), &start_after, revision, limit, |kv| {
@@ -133,7 +135,7 @@ pub async fn list(request: ResourceRequest) -> ApiResult<Response> {
     if let Some(last_key) = page.continue_after {
         metadata["continue"] = json!(encode_continue(page.revision, &last_key));
         // As kube-apiserver: the count is exact only when nothing filters the keys.
-        if selectors.label.is_empty() && selectors.field.is_empty() && page.remaining_keys > 0 {
+        if selectors.is_everything() && page.remaining_keys > 0 {
             metadata["remainingItemCount"] = json!(page.remaining_keys);
         }
     }

@@ -147,8 +147,15 @@ impl Watch {
 
     /// The event to send for a change, if the selectors let anything through.
     fn translate(&mut self, change: &Change) -> Option<bytes::Bytes> {
-        let matches_now = self.selectors.matches(self.info, &change.object);
-        let matched_before = change.previous.as_ref().is_some_and(|p| self.selectors.matches(self.info, p));
+        // Without selectors nothing needs decoding to decide.
+        let (matches_now, matched_before) = if self.selectors.is_everything() {
+            (true, change.has_previous())
+        } else {
+            (
+                self.selectors.matches(self.info, change.object()),
+                change.previous().is_some_and(|p| self.selectors.matches(self.info, p)),
+            )
+        };
         let event_type = match (change.event_type, matched_before, matches_now) {
             (EventType::Delete, _, true) => "DELETED",
             (EventType::Delete, _, false) => return None,
@@ -173,9 +180,9 @@ impl Watch {
         }
         if let Output::PartialMetadata { version } = self.output {
             // Metadata watchers (garbage collectors) need no copy of the whole object.
-            return Some(event_line(event_type, output::partial_object_metadata(&change.object, version)));
+            return Some(event_line(event_type, output::partial_object_metadata(change.object(), version)));
         }
-        Some(self.event(event_type, change.object.clone()))
+        Some(self.event(event_type, change.object().clone()))
     }
 
     fn event(&mut self, event_type: &str, object: Value) -> bytes::Bytes {
