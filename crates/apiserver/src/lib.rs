@@ -15,6 +15,7 @@ mod dispatch;
 mod error;
 mod handlers;
 mod metrics;
+mod namespace_lifecycle;
 mod objects;
 mod output;
 mod request;
@@ -67,6 +68,7 @@ pub struct ApiServer {
     /// Serializes cluster IP allocation (one allocator per server, as kube-apiserver's
     /// bitmap allocator is guarded by its own storage transaction).
     cluster_ip_allocation: tokio::sync::Mutex<()>,
+    namespace_lifecycle: namespace_lifecycle::NamespaceLifecycle,
 }
 
 impl ApiServer {
@@ -78,6 +80,7 @@ impl ApiServer {
             metrics: metrics::Metrics::new(),
             ready: AtomicBool::new(false),
             cluster_ip_allocation: tokio::sync::Mutex::new(()),
+            namespace_lifecycle: namespace_lifecycle::NamespaceLifecycle::default(),
         })
     }
 

@@ -53,15 +53,63 @@ pub async fn wait_for_revision(server: &ApiServer, revision: Revision) -> ApiRes
 }
 
 /// Whether the namespace exists and accepts new objects.
-pub async fn check_namespace_accepts(server: &ApiServer, namespace: &str) -> ApiResult<()> {
+pub async fn check_namespace_accepts(
+    server: &ApiServer,
+    info: &ResourceInfo,
+    name: &str,
+    namespace: &str,
+) -> ApiResult<()> {
+    if server.namespace_lifecycle.recently_accepting(namespace) {
+        return Ok(());
+    }
     let namespaces = api::resources::find("", "v1", "namespaces").expect("namespaces are served");
     match read(server, namespaces, None, namespace).await {
-        Ok((object, _)) if objects::is_being_deleted(&object) => Err(ApiError::forbidden(format!(
-            "unable to create new content in namespace {namespace} because it is being terminated"
-        ))),
-        Ok(_) => Ok(()),
+        Ok((object, _)) if objects::is_being_deleted(&object) => {
+            let mut error = forbidden(
+                info,
+                name,
+                &format!("unable to create new content in namespace {namespace} because it is being terminated"),
+            );
+            if let Some(details) = error.details.as_mut() {
+                details["causes"] = json!([{
+                    "reason": "NamespaceTerminating",
+                    "message": format!("namespace {namespace} is being terminated"),
+                    "field": "metadata.namespace",
+                }]);
+            }
+            Err(error)
+        }
+        Ok(_) => {
+            server.namespace_lifecycle.remember_accepting(namespace);
+            Ok(())
+        }
         Err(error) if error.code == 404 => Err(ApiError::namespace_not_found(namespace)),
         Err(error) => Err(error),
+    }
+}
+
+/// Makes the NamespaceLifecycle memory forget a namespace when a write of it starts and
+/// again when it ends (on drop), so no check can remember the state from before the write.
+struct ForgetNamespace<'a> {
+    server: &'a ApiServer,
+    name: Option<&'a str>,
+}
+
+impl<'a> ForgetNamespace<'a> {
+    fn around_write(server: &'a ApiServer, info: &ResourceInfo, name: &'a str) -> Self {
+        let name = (info.group.is_empty() && info.kind == "Namespace").then_some(name);
+        if let Some(name) = name {
+            server.namespace_lifecycle.forget(name);
+        }
+        ForgetNamespace { server, name }
+    }
+}
+
+impl Drop for ForgetNamespace<'_> {
+    fn drop(&mut self) {
+        if let Some(name) = self.name {
+            self.server.namespace_lifecycle.forget(name);
+        }
     }
 }
 
@@ -156,15 +204,8 @@ pub async fn create(server: &ApiServer, info: &ResourceInfo, mut object: Value, 
 /// class or a conflicting pod is a 403, as kube-apiserver's admission chain answers.
 async fn admit_runtime_class(server: &ApiServer, info: &ResourceInfo, pod: &mut Value) -> ApiResult<()> {
     use api::defaults::runtime_class::{RuntimeClassRejection, admit_pod, runtime_class_name};
-    let forbidden = |pod: &Value, rejection: RuntimeClassRejection| {
-        let name = objects::name_of(pod);
-        let message = if name.is_empty() {
-            format!("{} is forbidden: {rejection}", info.group_resource())
-        } else {
-            format!("{} \"{name}\" is forbidden: {rejection}", info.group_resource())
-        };
-        ApiError { details: Some(json!({"name": name, "kind": info.plural})), ..ApiError::forbidden(message) }
-    };
+    let forbidden =
+        |pod: &Value, rejection: RuntimeClassRejection| forbidden(info, objects::name_of(pod), &rejection.to_string());
     let class = match runtime_class_name(pod).map(str::to_string) {
         None => None,
         Some(class_name) => {
@@ -180,6 +221,16 @@ async fn admit_runtime_class(server: &ApiServer, info: &ResourceInfo, pod: &mut 
         }
     };
     admit_pod(pod, class.as_ref()).map_err(|rejection| forbidden(pod, rejection))
+}
+
+/// An admission plugin's refusal, as `admission.NewForbidden` words it.
+fn forbidden(info: &ResourceInfo, name: &str, reason: &str) -> ApiError {
+    let message = if name.is_empty() {
+        format!("{} is forbidden: {reason}", info.group_resource())
+    } else {
+        format!("{} \"{name}\" is forbidden: {reason}", info.group_resource())
+    };
+    ApiError { details: Some(json!({"name": name, "kind": info.plural})), ..ApiError::forbidden(message) }
 }
 
 /// One object: its resource, namespace (for namespaced resources) and name.
@@ -219,6 +270,7 @@ where
 {
     let ObjectKey { info, namespace, name } = object;
     let key = objects::key(info, namespace, name);
+    let _forget = ForgetNamespace::around_write(server, info, name);
     loop {
         let (current, revision) = read(server, info, namespace, name).await?;
         let desired = mutate(&current)?;
@@ -372,6 +424,7 @@ pub async fn delete(
     now: jiff::Timestamp,
 ) -> ApiResult<Deleted> {
     let key = objects::key(info, namespace, name);
+    let _forget = ForgetNamespace::around_write(server, info, name);
     loop {
         let (current, revision) = read(server, info, namespace, name).await?;
         if let Some(uid) = &options.precondition_uid

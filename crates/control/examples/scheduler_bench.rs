@@ -2,7 +2,8 @@
 //! process), P pods created through Deployments of 1,000 replicas each (or directly with
 //! bounded concurrency, `--direct`), and the figures: pods/s from creation to bound and to
 //! Running (as the simulated kubelets report it), create→bound latency percentiles, p99 of pod
-//! create/get/list probes during the churn, and the server's RSS at the end.
+//! create/get/list probes during the churn, the server's RSS at the end, and the CPU time the
+//! server and the benchmark process (the simulated nodes) used.
 //!
 //! ```text
 //! cargo build --release -p peapod --example scheduler_bench -p control
@@ -108,6 +109,16 @@ fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// CPU time (user + system) a process has used so far, from `/proc/<pid>/stat` (in the
+/// kernel's USER_HZ ticks, 100 per second on Linux).
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -351,6 +362,14 @@ async fn main() -> Result<(), String> {
         "sim nodes: {} running, {} lease renewals, {} write errors",
         stats.running, stats.lease_renewals, stats.write_errors
     );
+    // CPU per pod is what decides throughput on a machine this small, and unlike the rates
+    // above it does not depend on what else the machine is doing.
+    if let (Some(server_cpu), Some(own_cpu)) = (cpu_seconds(&server.child.id().to_string()), cpu_seconds("self")) {
+        println!(
+            "CPU: server {server_cpu:.1} s ({:.2} ms per pod), benchmark process (sim nodes, watch, probes) {own_cpu:.1} s",
+            server_cpu * 1000.0 / options.pods as f64
+        );
+    }
     match rss_kib(server.child.id()) {
         Some(kib) => println!("server RSS: {:.0} MiB", kib as f64 / 1024.0),
         None => println!("server RSS: unknown"),

@@ -38,6 +38,62 @@ fn create_namespace() {
     }
 }
 
+/// NamespaceLifecycle admission: a namespace being deleted refuses new content at once, even
+/// right after creates into it succeeded (the server remembers namespaces that accept content
+/// and must forget one the moment it is deleted). A finalizer on a ConfigMap keeps the
+/// namespace Terminating meanwhile.
+#[test]
+fn a_terminating_namespace_refuses_new_content() {
+    let server = shared();
+    let ns = server.fresh_namespace("ending");
+    server.kubectl(&["create", "configmap", "held", "-n", &ns, "--from-literal=a=b"]).assert_success();
+    server
+        .kubectl(&[
+            "patch",
+            "configmap",
+            "held",
+            "-n",
+            &ns,
+            "-p",
+            r#"{"metadata":{"finalizers":["example.com/hold"]}}"#,
+        ])
+        .assert_success();
+    server.kubectl(&["create", "configmap", "warm", "-n", &ns]).assert_success();
+    server.kubectl(&["delete", "namespace", &ns, "--wait=false"]).assert_success();
+    let out = server.kubectl(&["create", "configmap", "late", "-n", &ns]);
+    assert_eq!(out.code(), 1, "{out}");
+    assert_eq!(
+        out.stderr,
+        format!(
+            "error: failed to create configmap: configmaps \"late\" is forbidden: unable to create new content in namespace {ns} because it is being terminated\n"
+        )
+    );
+    let status = server
+        .post_json(&format!("/api/v1/namespaces/{ns}/configmaps"), &serde_json::json!({"metadata": {"name": "late"}}))
+        .assert_status_reason(403, "Forbidden");
+    assert_eq!(
+        status["details"]["causes"],
+        serde_json::json!([{
+            "reason": "NamespaceTerminating",
+            "message": format!("namespace {ns} is being terminated"),
+            "field": "metadata.namespace",
+        }]),
+        "{status:#}"
+    );
+    server
+        .kubectl(&[
+            "patch",
+            "configmap",
+            "held",
+            "-n",
+            &ns,
+            "--type=merge",
+            "-p",
+            r#"{"metadata":{"finalizers":null}}"#,
+        ])
+        .assert_success();
+}
+
 #[test]
 fn create_deployment_then_scale_and_set_image() {
     let server = shared();

@@ -34,7 +34,7 @@ pub async fn create(request: ResourceRequest) -> ApiResult<Response> {
                 ));
             }
         }
-        write::check_namespace_accepts(&request.server, &url_namespace).await?;
+        write::check_namespace_accepts(&request.server, info, objects::name_of(&object), &url_namespace).await?;
     } else {
         metadata_mut(&mut object).remove("namespace");
     }
