@@ -15,6 +15,7 @@ pub mod defaults;
 pub mod field_error;
 pub mod openapi;
 pub mod patch;
+pub mod projection;
 pub mod protobuf;
 pub mod qos;
 pub mod resources;

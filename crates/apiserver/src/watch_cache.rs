@@ -27,8 +27,9 @@ const WINDOW: usize = 2048;
 const CHANNEL_CAPACITY: usize = 8192;
 
 /// One change, decoded at most once, and only as far as some watcher needs: plain JSON
-/// watchers without selectors get the stored bytes with the resourceVersion spliced in, and
-/// the previous state is decoded only for selector watchers.
+/// watchers without selectors get the stored bytes with the resourceVersion spliced in,
+/// selector and metadata watchers a projection of the fields they read (see
+/// `api::projection`), and only other shapes (Tables) the whole decoded object.
 pub struct Change {
     pub revision: Revision,
     pub event_type: EventType,
@@ -38,7 +39,8 @@ pub struct Change {
     /// The object before the change, when there was one.
     stored_previous: Option<store::KeyValue>,
     object: OnceLock<Value>,
-    previous: OnceLock<Option<Value>>,
+    selectable: OnceLock<Value>,
+    previous_selectable: OnceLock<Option<Value>>,
     json: OnceLock<bytes::Bytes>,
 }
 
@@ -51,7 +53,8 @@ impl Change {
             stored: event.kv.clone(),
             stored_previous: event.prev_kv.clone(),
             object: OnceLock::new(),
-            previous: OnceLock::new(),
+            selectable: OnceLock::new(),
+            previous_selectable: OnceLock::new(),
             json: OnceLock::new(),
         }
     }
@@ -67,9 +70,20 @@ impl Change {
         self.object.get_or_init(|| decode_or_null(self.info, &self.stored))
     }
 
-    /// The object before the change, when there was one.
-    pub fn previous(&self) -> Option<&Value> {
-        self.previous.get_or_init(|| self.stored_previous.as_ref().map(|kv| decode_or_null(self.info, kv))).as_ref()
+    /// What selectors read of the object (its metadata, resourceVersion included, and the
+    /// fields of `api::selector::selectable_paths`), decoded without the rest.
+    pub fn selectable(&self) -> &Value {
+        match self.object.get() {
+            Some(object) => object,
+            None => self.selectable.get_or_init(|| selectable(self.info, &self.stored)),
+        }
+    }
+
+    /// As [`Change::selectable`], of the object before the change.
+    pub fn previous_selectable(&self) -> Option<&Value> {
+        self.previous_selectable
+            .get_or_init(|| self.stored_previous.as_ref().map(|kv| selectable(self.info, kv)))
+            .as_ref()
     }
 
     pub fn has_previous(&self) -> bool {
@@ -88,6 +102,16 @@ impl Change {
             bytes::Bytes::from(api::codec::to_json_bytes(self.object()))
         })
     }
+}
+
+fn selectable(info: &ResourceInfo, kv: &store::KeyValue) -> Value {
+    if api::convert::stored_as_served(info)
+        && let Ok(mut projected) = api::projection::project(&kv.value, api::selector::selectable_paths(info))
+    {
+        objects::set_resource_version(&mut projected, kv.mod_revision);
+        return projected;
+    }
+    decode_or_null(info, kv)
 }
 
 fn decode_or_null(info: &ResourceInfo, kv: &store::KeyValue) -> Value {

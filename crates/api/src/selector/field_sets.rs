@@ -71,6 +71,41 @@ fn own_conversion(info: &ResourceInfo) -> Option<&'static [&'static str]> {
     }
 }
 
+/// The parts of an object that label and field selectors of the resource read: all of
+/// `metadata`, and the paths `field_value` reads (for [`crate::projection::project`]).
+pub fn selectable_paths(info: &ResourceInfo) -> &'static [&'static [&'static str]] {
+    match (info.group, info.plural) {
+        ("", "pods") => &[
+            &["metadata"],
+            &["spec", "nodeName"],
+            &["spec", "restartPolicy"],
+            &["spec", "schedulerName"],
+            &["spec", "serviceAccountName"],
+            &["spec", "hostNetwork"],
+            &["status", "phase"],
+            &["status", "podIP"],
+            &["status", "podIPs"],
+            &["status", "nominatedNodeName"],
+        ],
+        ("", "nodes") => &[&["metadata"], &["spec", "unschedulable"]],
+        ("", "namespaces") => &[&["metadata"], &["status", "phase"]],
+        ("", "secrets") => &[&["metadata"], &["type"]],
+        ("", "services") => &[&["metadata"], &["spec", "clusterIP"], &["spec", "type"]],
+        ("", "events") | ("events.k8s.io", "events") => &[
+            &["metadata"],
+            &["involvedObject"],
+            &["regarding"],
+            &["reason"],
+            &["type"],
+            &["reportingComponent"],
+            &["reportingController"],
+            &["source"],
+            &["deprecatedSource"],
+        ],
+        _ => &[&["metadata"]],
+    }
+}
+
 /// Whether the resource has a conversion function of its own, which decides the wording of
 /// the "unsupported field" error.
 pub(super) fn has_own_conversion(info: &ResourceInfo) -> bool {

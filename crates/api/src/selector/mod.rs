@@ -19,4 +19,5 @@ mod tests;
 
 pub use error::SelectorError;
 pub use field::{FieldSelector, field_value, supported_fields};
+pub use field_sets::selectable_paths;
 pub use label::{LabelSelector, Operator, Requirement};

@@ -948,3 +948,54 @@ fn huge_inputs_are_handled() {
     let long_value = format!("metadata.name={}", "n".repeat(100_000));
     assert!(FieldSelector::parse(&long_value).is_ok());
 }
+
+/// Selectors evaluated on the projection of `selectable_paths` see the values they would see
+/// on the whole object, for every supported field of every resource with fields of its own.
+#[test]
+fn projections_carry_every_selectable_field() {
+    let objects = [
+        (
+            "pods",
+            "",
+            json!({"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "p", "namespace": "n", "labels": {"app": "web"}},
+                "spec": {"nodeName": "node", "restartPolicy": "Never", "schedulerName": "s",
+                    "serviceAccountName": "sa", "hostNetwork": true, "containers": [{"name": "c"}]},
+                "status": {"phase": "Running", "podIP": "10.0.0.2", "podIPs": [{"ip": "10.0.0.2"}],
+                    "nominatedNodeName": "other", "conditions": [{"type": "Ready"}]}}),
+        ),
+        (
+            "nodes",
+            "",
+            json!({"metadata": {"name": "node"}, "spec": {"unschedulable": true}, "status": {"capacity": {}}}),
+        ),
+        ("namespaces", "", json!({"metadata": {"name": "n"}, "status": {"phase": "Terminating"}})),
+        ("secrets", "", json!({"metadata": {"name": "s", "namespace": "n"}, "type": "Opaque", "data": {"k": "dg=="}})),
+        (
+            "services",
+            "",
+            json!({"metadata": {"name": "s", "namespace": "n"}, "spec": {"clusterIP": "10.43.0.1", "type": "NodePort", "ports": []}}),
+        ),
+        (
+            "events",
+            "",
+            json!({"metadata": {"name": "e", "namespace": "n"}, "involvedObject": {"kind": "Pod", "name": "p", "uid": "u"},
+                "reason": "Started", "type": "Normal", "source": {"component": "kubelet"}, "message": "m"}),
+        ),
+        (
+            "events",
+            "events.k8s.io",
+            json!({"metadata": {"name": "e", "namespace": "n"}, "regarding": {"kind": "Pod", "name": "p"},
+                "reason": "Started", "type": "Normal", "reportingController": "kubelet", "note": "m"}),
+        ),
+    ];
+    for (plural, group, object) in objects {
+        let info = resource(group, plural);
+        let bytes = serde_json::to_vec(&object).expect("json");
+        let projected = crate::projection::project(&bytes, selectable_paths(info)).expect("projection");
+        assert_eq!(projected["metadata"], object["metadata"], "{plural}");
+        for field in supported_fields(info) {
+            assert_eq!(field_value(info, &projected, field), field_value(info, &object, field), "{plural} {field}");
+        }
+    }
+}

@@ -152,8 +152,8 @@ impl Watch {
             (true, change.has_previous())
         } else {
             (
-                self.selectors.matches(self.info, change.object()),
-                change.previous().is_some_and(|p| self.selectors.matches(self.info, p)),
+                self.selectors.matches(self.info, change.selectable()),
+                change.previous_selectable().is_some_and(|p| self.selectors.matches(self.info, p)),
             )
         };
         let event_type = match (change.event_type, matched_before, matches_now) {
@@ -180,7 +180,7 @@ impl Watch {
         }
         if let Output::PartialMetadata { version } = self.output {
             // Metadata watchers (garbage collectors) need no copy of the whole object.
-            return Some(event_line(event_type, output::partial_object_metadata(change.object(), version)));
+            return Some(event_line(event_type, output::partial_object_metadata(change.selectable(), version)));
         }
         Some(self.event(event_type, change.object().clone()))
     }
