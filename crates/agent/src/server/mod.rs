@@ -135,7 +135,27 @@ async fn authenticate(State(state): State<ServerState>, request: Request, next: 
         .map(str::trim);
     match presented {
         Some(token) if constant_time_eq(token.as_bytes(), state.token.as_bytes()) => next.run(request).await,
-        _ => text_error(StatusCode::UNAUTHORIZED, "Unauthorized"),
+        _ => {
+            let message = unauthorized_message(presented.is_some());
+            tracing::warn!("agent server: refused {} {}: {message}", request.method(), request.uri().path());
+            text_error(StatusCode::UNAUTHORIZED, message)
+        }
+    }
+}
+
+/// Why a request was refused, for the 401's body and the agent's log. The API server presents
+/// its join token (the server's `DATA_DIR/token`) to agents, so an agent that joined with
+/// another valid token (typically the admin token of `kubeconfig.yaml`) registers fine and
+/// only fails here, at the first `kubectl logs` or `exec`: say so, without revealing either
+/// token.
+fn unauthorized_message(token_presented: bool) -> &'static str {
+    if token_presented {
+        "Unauthorized: the bearer token is not the one this node agent joined with (peapod agent --token). \
+         The API server presents its join token, the server's DATA_DIR/token, to agents: restart the agent \
+         with --token set to the contents of that file (not the admin token of kubeconfig.yaml)"
+    } else {
+        "Unauthorized: no bearer token; this node agent expects the token it joined with (peapod agent --token), \
+         which must be the server's join token, DATA_DIR/token on the server"
     }
 }
 
@@ -187,6 +207,53 @@ mod tests {
         let pairs = query_pairs(Some("command=sh&command=-c&command=echo+hi%3B+exit+3&stdin=1"));
         let commands: Vec<&str> = pairs.iter().filter(|(k, _)| k == "command").map(|(_, v)| v.as_str()).collect();
         assert_eq!(commands, ["sh", "-c", "echo hi; exit 3"]);
+    }
+
+    #[test]
+    fn refusals_name_the_expected_token_and_the_fix() {
+        let wrong = unauthorized_message(true);
+        assert!(wrong.starts_with("Unauthorized: "), "{wrong}");
+        assert!(wrong.contains("--token") && wrong.contains("DATA_DIR/token"), "{wrong}");
+        assert!(wrong.contains("not the admin token of kubeconfig.yaml"), "{wrong}");
+        let missing = unauthorized_message(false);
+        assert!(missing.contains("no bearer token") && missing.contains("DATA_DIR/token"), "{missing}");
+    }
+
+    /// Through the router: a wrong token and a missing one get 401 with the explanation in the
+    /// body (the API server passes an exec refusal's body on to kubectl); the right token passes
+    /// authentication (then 404 here: no such route).
+    #[tokio::test]
+    async fn wrong_token_is_refused_with_the_explanation() {
+        struct NoContainers;
+        impl ContainerLocator for NoContainers {
+            fn locate(&self, _: &str, _: &str, _: &str, _: bool) -> Option<LocatedContainer> {
+                None
+            }
+        }
+        let router = router("join-token".into(), Arc::new(crate::fake::FakeRuntime::new()), Arc::new(NoContainers));
+        let call = |authorization: Option<&str>| {
+            let mut builder = http::Request::builder().uri("/nothing-here");
+            if let Some(value) = authorization {
+                builder = builder.header(header::AUTHORIZATION, value);
+            }
+            let request = builder.body(Body::empty()).expect("request");
+            router.clone().oneshot(request)
+        };
+        let body = |response: Response| async move {
+            let bytes = axum::body::to_bytes(response.into_body(), 1 << 16).await.expect("body");
+            String::from_utf8_lossy(&bytes).into_owned()
+        };
+
+        let wrong = call(Some("Bearer admin-token")).await.expect("response");
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(body(wrong).await, format!("{}\n", unauthorized_message(true)));
+
+        let missing = call(None).await.expect("response");
+        assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(body(missing).await, format!("{}\n", unauthorized_message(false)));
+
+        let right = call(Some("Bearer join-token")).await.expect("response");
+        assert_eq!(right.status(), StatusCode::NOT_FOUND);
     }
 
     #[test]
