@@ -280,3 +280,64 @@ fn pull_progress_on_a_terminal() {
     assert!(!text.contains("Pull complete"), "no per-blob lines on a terminal: {text:?}");
     assert!(text.contains("Image is up to date for sha256:"), "{text:?}");
 }
+
+/// `peapod image import`, `ls` (`-q`), `rm` as a user runs them on an OCI archive: the import
+/// names and unpacks the image, `ls` lists it in `crictl images` columns, `rm` deletes the name
+/// and the content only it used, and a missing image or a file that is no image tarball fails.
+#[test]
+fn import_ls_rm_from_the_command_line() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipping: unpacking with ownership needs root");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let rootfs = tmp.path().join("rootfs");
+    std::fs::create_dir_all(rootfs.join("etc")).unwrap();
+    std::fs::write(rootfs.join("etc/hello"), b"hello from tiny\n").unwrap();
+    let tar = tmp.path().join("tiny.tar");
+    let spec = runtime::image::build::BuildSpec {
+        name: "docker.io/library/tiny:latest".into(),
+        cmd: Some(vec!["sh".into()]),
+        ..Default::default()
+    };
+    runtime::image::build::build_oci_archive(&rootfs, &spec, &tar).unwrap();
+    let data = tmp.path().join("data");
+
+    let (out, stdout, stderr) = run(peapod_image(&data, &["import", tar.to_str().unwrap()]));
+    assert!(out.status.success(), "import: {stderr}");
+    assert!(stdout.starts_with("Imported docker.io/library/tiny:latest (sha256:"), "{stdout}");
+    // Unpacked at import: one snapshot holding the file.
+    let snaps = entries(&store_dir(&data).join("snapshots"));
+    assert_eq!(snaps.len(), 1, "{snaps:?}");
+    assert_eq!(std::fs::read(snaps[0].join("etc/hello")).unwrap(), b"hello from tiny\n");
+
+    let (out, stdout, stderr) = run(peapod_image(&data, &["ls"]));
+    assert!(out.status.success(), "ls: {stderr}");
+    let lines: Vec<Vec<&str>> = stdout.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(lines[0], ["IMAGE", "TAG", "IMAGE", "ID", "SIZE"], "{stdout}");
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert_eq!(&lines[1][..2], ["docker.io/library/tiny", "latest"], "{stdout}");
+    let id = lines[1][2].to_string();
+    assert_eq!(id.len(), 13, "{stdout}");
+    let (_, quiet, _) = run(peapod_image(&data, &["ls", "-q"]));
+    assert_eq!(quiet, format!("{id}\n"));
+
+    // The user-style name finds the image; its content goes with it.
+    let (out, stdout, stderr) = run(peapod_image(&data, &["rm", "tiny"]));
+    assert!(out.status.success(), "rm: {stderr}");
+    assert_eq!(stdout, "Deleted: docker.io/library/tiny:latest\n");
+    assert_eq!(blobs_verify(&data), 0);
+    assert!(entries(&store_dir(&data).join("snapshots")).is_empty());
+    let (_, stdout, _) = run(peapod_image(&data, &["ls"]));
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+
+    let (out, _, stderr) = run(peapod_image(&data, &["rm", "tiny"]));
+    assert!(!out.status.success());
+    assert!(stderr.contains("not found"), "{stderr}");
+    let junk = tmp.path().join("junk.tar");
+    std::fs::write(&junk, b"this is not a tarball").unwrap();
+    let (out, _, stderr) = run(peapod_image(&data, &["import", junk.to_str().unwrap()]));
+    assert!(!out.status.success());
+    assert!(stderr.contains("junk.tar"), "{stderr}");
+    assert_eq!(blobs_verify(&data), 0);
+}

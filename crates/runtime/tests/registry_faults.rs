@@ -240,3 +240,48 @@ fn aborted_pull_then_pull_again() {
     assert_eq!(assert_blobs_verify(store.root()), 4 + 2);
     store.ensure_unpacked(&img).unwrap();
 }
+
+/// Layers download several at a time; two pulls of one image at once share each download; blob
+/// GETs answered with a redirect (as Docker Hub sends to its CDN) are followed.
+#[test]
+fn concurrent_shared_and_redirected_downloads() {
+    if !root_or_skip() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let reg = start_registry(tmp.path(), None);
+    let host = reg.host();
+    let layers = random_layers(3, 1 << 20);
+    let layout = oci_layout(tmp.path(), &layers, true, false);
+    let r = format!("{host}/test/shared:v1");
+    skopeo_push(&layout.dir, &r, &[]);
+    let rt = rt();
+    let proxy = FaultProxy::start(&rt, reg.port);
+    proxy.faults.redirect_blobs.store(true, Ordering::SeqCst);
+    // 1 MiB in 64 KiB pieces 80 ms apart: about 1.3 s per layer, 3.9 s for three one after another.
+    *proxy.faults.throttle.lock().unwrap() = Some(Duration::from_millis(80));
+
+    let store = open_store(tmp.path());
+    let puller = Puller::new(store.clone(), Registries::parse(&mirror_yaml(&host, proxy.port)).unwrap());
+    let opts = PullOptions::default();
+    let started = Instant::now();
+    let (a, b) = rt.block_on(async { tokio::join!(puller.pull(&r, &opts), puller.pull(&r, &opts)) });
+    let took = started.elapsed();
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.config, b.config);
+    assert!(took < Duration::from_millis(3000), "layers were not downloaded concurrently: {took:?}");
+
+    let seen = proxy.seen();
+    for d in &layout.layer_digests {
+        let of: Vec<_> = seen.iter().filter(|s| s.path.ends_with(d.as_str())).collect();
+        // One redirect and one download from the CDN path, although two pulls wanted it.
+        assert_eq!(of.iter().filter(|s| s.status == 307).count(), 1, "{d}: {of:#?}");
+        let fetched: Vec<_> = of.iter().filter(|s| s.status == 200).collect();
+        assert_eq!(fetched.len(), 1, "{d} downloaded more than once: {of:#?}");
+        assert!(fetched[0].path.starts_with("/cdn/"), "{fetched:?}");
+    }
+    assert_eq!(count(&store.tmp_dir()), 0);
+    assert_blobs_verify(store.root());
+    let snaps = store.ensure_unpacked(&a).unwrap();
+    assert_eq!(std::fs::metadata(snaps[0].join("data/layer0.bin")).unwrap().len(), 1 << 20);
+}

@@ -31,6 +31,17 @@ fn pulls_from_local_registry() {
         &format!("{host}/library/zst:v1"),
         &["--dest-compress-format", "zstd", "--dest-compress"],
     );
+    // Docker schema 2: a single manifest and a manifest list (skopeo converts the OCI ones).
+    skopeo_push(
+        &oci_layout(tmp.path(), &layers, true, false).dir,
+        &format!("{host}/library/v2s2:v1"),
+        &["--format", "v2s2"],
+    );
+    skopeo_push(
+        &oci_layout(tmp.path(), &layers, true, true).dir,
+        &format!("{host}/library/v2list:v1"),
+        &["--all", "--format", "v2s2"],
+    );
 
     let yaml = format!(
         "mirrors:\n  \"{host}\":\n    endpoint: [\"http://{host}\"]\n  docker.io:\n    endpoint: [\"http://{host}\"]\n"
@@ -79,6 +90,20 @@ fn pulls_from_local_registry() {
     assert!(z.layers.iter().all(|l| l.media_type.contains("zstd")), "{:?}", z.layers);
     let snaps = store.ensure_unpacked(&z).unwrap();
     assert_eq!(std::fs::read(snaps[1].join("var/cache/b")).unwrap(), b"b");
+
+    // Docker schema 2 manifests and manifest lists.
+    for (name, list) in [("v2s2", false), ("v2list", true)] {
+        let d = rt.block_on(puller.pull(&format!("{host}/library/{name}:v1"), &opts)).unwrap();
+        assert_eq!(d.layers[0].media_type, oci::MEDIA_DOCKER_LAYER_GZIP, "{name}");
+        let body = store.read_blob(&d.target).unwrap();
+        let media = serde_json::from_slice::<serde_json::Value>(&body).unwrap()["mediaType"].clone();
+        let want = if list { oci::MEDIA_DOCKER_LIST } else { oci::MEDIA_DOCKER_MANIFEST };
+        assert_eq!(media, want, "{name}");
+        assert_eq!(list, d.target != d.manifest, "{name}");
+        assert_eq!(store.config(&d).unwrap().architecture, "amd64");
+        let snaps = store.ensure_unpacked(&d).unwrap();
+        assert_eq!(std::fs::read(snaps[1].join("var/cache/b")).unwrap(), b"b", "{name}");
+    }
 
     // docker.io names resolve through the mirror.
     let hub = rt.block_on(puller.pull("ws:v1", &opts)).unwrap();

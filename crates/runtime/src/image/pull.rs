@@ -31,6 +31,8 @@ use std::time::Duration;
 const CONCURRENT_LAYERS: usize = 3;
 /// Attempts per request on retryable failures.
 const ATTEMPTS: u32 = 5;
+/// Redirects followed per request (Go's net/http, which Docker uses, stops after 10).
+const MAX_REDIRECTS: u32 = 10;
 /// Largest manifest or index accepted (the distribution spec suggests 4 MiB).
 const MAX_MANIFEST: usize = 4 << 20;
 
@@ -255,10 +257,14 @@ impl Ctx<'_> {
         let client = self.puller.client(self.ep)?;
         let mut attempt = 0;
         let mut authed_once = false;
+        // Registries (Docker Hub among them) answer blob GETs with a redirect to a CDN.
+        let mut current = url.to_string();
+        let mut redirects = 0;
         loop {
             attempt += 1;
-            let auth = self.auth_header();
-            let mut req = Request::get(url);
+            // Credentials go only to the endpoint itself, never to where it redirects elsewhere.
+            let auth = if same_origin(&current, &self.ep.base) { self.auth_header() } else { None };
+            let mut req = Request::get(&current);
             if let Some(a) = accept {
                 req = req.header(header::ACCEPT, a);
             }
@@ -286,6 +292,27 @@ impl Ctx<'_> {
             let status = res.status();
             if status.is_success() {
                 return Ok(res);
+            }
+            if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
+                redirects += 1;
+                let location = res.headers().get(header::LOCATION).and_then(|v| v.to_str().ok());
+                let next = location.and_then(|l| resolve_location(&current, l)).ok_or_else(|| PullError::Invalid {
+                    what: url.into(),
+                    message: format!("HTTP {status} without a usable Location ({location:?})"),
+                })?;
+                if redirects > MAX_REDIRECTS {
+                    return Err(PullError::Invalid { what: url.into(), message: "too many redirects".into() });
+                }
+                // Plain HTTP only where the configuration asked for it: no downgrade from https.
+                if current.starts_with("https://") && !next.starts_with("https://") {
+                    return Err(PullError::Invalid {
+                        what: url.into(),
+                        message: format!("refusing redirect from https to {next}"),
+                    });
+                }
+                current = next;
+                attempt -= 1;
+                continue;
             }
             if status == StatusCode::UNAUTHORIZED && !authed_once {
                 authed_once = true;
@@ -497,6 +524,33 @@ impl Ctx<'_> {
         }
         Ok(())
     }
+}
+
+/// Whether `url` has the scheme and authority of `base` (`scheme://host[:port]`).
+fn same_origin(url: &str, base: &str) -> bool {
+    url.strip_prefix(base).is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || rest.starts_with('?'))
+}
+
+/// Resolves a `Location` header against the URL that answered with it: absolute http(s) URLs
+/// as they are, `//host/path` with the current scheme, `/path` on the current origin.
+fn resolve_location(current: &str, location: &str) -> Option<String> {
+    let location = location.trim();
+    if location.starts_with("http://") || location.starts_with("https://") {
+        return Some(location.to_string());
+    }
+    let (scheme, rest) = current.split_once("://")?;
+    if let Some(net) = location.strip_prefix("//") {
+        return Some(format!("{scheme}://{net}"));
+    }
+    let authority = rest.split('/').next()?;
+    if location.starts_with('/') {
+        return Some(format!("{scheme}://{authority}{location}"));
+    }
+    // Relative to the current path's directory (rare for registries).
+    let path = &rest[authority.len()..];
+    let path = path.split('?').next().unwrap_or(path);
+    let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+    Some(format!("{scheme}://{authority}{dir}/{location}"))
 }
 
 async fn backoff(attempt: u32) {
@@ -714,6 +768,25 @@ mod tests {
         assert_eq!(s, "Basic");
         assert_eq!(p["realm"], "basic-realm");
         assert_eq!(form_query(&[("scope", Some("repository:a/b:pull"))]), "&scope=repository%3Aa%2Fb%3Apull");
+    }
+
+    #[test]
+    fn redirect_locations() {
+        let cur = "https://registry-1.docker.io/v2/library/busybox/blobs/sha256:ab";
+        assert_eq!(
+            resolve_location(cur, "https://cdn.example.com/x?sig=1").as_deref(),
+            Some("https://cdn.example.com/x?sig=1")
+        );
+        assert_eq!(resolve_location(cur, "//cdn.example.com/x").as_deref(), Some("https://cdn.example.com/x"));
+        assert_eq!(resolve_location(cur, "/cdn/blob").as_deref(), Some("https://registry-1.docker.io/cdn/blob"));
+        assert_eq!(
+            resolve_location(cur, "other").as_deref(),
+            Some("https://registry-1.docker.io/v2/library/busybox/blobs/other")
+        );
+        assert!(same_origin(cur, "https://registry-1.docker.io"));
+        assert!(!same_origin("https://registry-1.docker.io.evil.com/x", "https://registry-1.docker.io"));
+        assert!(!same_origin("https://cdn.example.com/x", "https://registry-1.docker.io"));
+        assert!(!same_origin("http://registry-1.docker.io/x", "https://registry-1.docker.io"));
     }
 
     #[test]

@@ -308,6 +308,11 @@ mod tests {
         assert_eq!(norm("foo.bar/baz"), "foo.bar/baz:latest");
         // An uppercase first component is a domain (Docker's rule), the path stays lowercase.
         assert_eq!(norm("Foo/bar"), "Foo/bar:latest");
+        // Without a '/', a "host:port" is a name and a tag (Docker reads it the same way).
+        assert_eq!(norm("localhost:5000"), "docker.io/library/localhost:5000");
+        assert_eq!(norm("localhost"), "docker.io/library/localhost:latest");
+        // Already normalised names are unchanged.
+        assert_eq!(norm("docker.io/library/busybox:latest"), "docker.io/library/busybox:latest");
     }
 
     #[test]

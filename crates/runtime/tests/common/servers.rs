@@ -72,6 +72,9 @@ pub struct Faults {
     pub cut_blobs: Mutex<HashSet<String>>,
     /// Send blob bodies in 64 KiB pieces this far apart.
     pub throttle: Mutex<Option<Duration>>,
+    /// Answer blob GETs with a 307 to `/cdn<path>` (as Docker Hub redirects to its CDN); the
+    /// proxy serves `/cdn/...` from the upstream path.
+    pub redirect_blobs: std::sync::atomic::AtomicBool,
 }
 
 /// A proxy in front of a registry that injects [`Faults`].
@@ -113,7 +116,16 @@ async fn proxy(
         record(503, false);
         return full(StatusCode::SERVICE_UNAVAILABLE, r#"{"errors":[{"code":"UNAVAILABLE","message":"injected"}]}"#);
     }
-    let mut up = Request::builder().method(req.method()).uri(format!("http://127.0.0.1:{upstream}{path}"));
+    if faults.redirect_blobs.load(Ordering::SeqCst) && path.contains("/blobs/") && !path.starts_with("/cdn/") {
+        record(307, false);
+        let mut r = full(StatusCode::TEMPORARY_REDIRECT, "");
+        if let Ok(v) = header::HeaderValue::from_str(&format!("/cdn{path}")) {
+            r.headers_mut().insert(header::LOCATION, v);
+        }
+        return r;
+    }
+    let upstream_path = path.strip_prefix("/cdn").filter(|p| p.starts_with('/')).unwrap_or(&path);
+    let mut up = Request::builder().method(req.method()).uri(format!("http://127.0.0.1:{upstream}{upstream_path}"));
     for h in [header::ACCEPT, header::AUTHORIZATION, header::RANGE] {
         if let Some(v) = req.headers().get(&h) {
             up = up.header(h, v);
