@@ -204,7 +204,7 @@ pub async fn create(server: &ApiServer, info: &ResourceInfo, mut object: Value, 
 /// class or a conflicting pod is a 403, as kube-apiserver's admission chain answers.
 async fn admit_runtime_class(server: &ApiServer, info: &ResourceInfo, pod: &mut Value) -> ApiResult<()> {
     use api::defaults::runtime_class::{RuntimeClassRejection, admit_pod, runtime_class_name};
-    let forbidden =
+    let refuse =
         |pod: &Value, rejection: RuntimeClassRejection| forbidden(info, objects::name_of(pod), &rejection.to_string());
     let class = match runtime_class_name(pod).map(str::to_string) {
         None => None,
@@ -214,13 +214,13 @@ async fn admit_runtime_class(server: &ApiServer, info: &ResourceInfo, pod: &mut 
             match read(server, classes, None, &class_name).await {
                 Ok((class, _)) => Some(class),
                 Err(error) if error.code == 404 => {
-                    return Err(forbidden(pod, RuntimeClassRejection::NotFound(class_name)));
+                    return Err(refuse(pod, RuntimeClassRejection::NotFound(class_name)));
                 }
                 Err(error) => return Err(error),
             }
         }
     };
-    admit_pod(pod, class.as_ref()).map_err(|rejection| forbidden(pod, rejection))
+    admit_pod(pod, class.as_ref()).map_err(|rejection| refuse(pod, rejection))
 }
 
 /// An admission plugin's refusal, as `admission.NewForbidden` words it.
