@@ -209,6 +209,7 @@ impl BridgeNetwork {
     async fn teardown_pod(&self, pod_uid: &str) -> Result<(), NetError> {
         check_pod_uid(pod_uid)?;
         let _serial = self.ops.lock().await;
+        veth::take_down(&self.host, &host_veth_name(pod_uid)).await?;
         // Namespace first: once it is gone the IP can no longer be in use by this pod.
         netns::remove(&self.netns_path(pod_uid))?;
         self.ipam().release(pod_uid)?;

@@ -51,6 +51,17 @@ pub(crate) async fn attach(host: &Handle, host_name: &str, bridge_index: u32) ->
         .map_err(|e| NetError::netlink(format!("attach {host_name} to the bridge"), e))
 }
 
+/// Takes a pod's host end down at once (absent is fine), so that nothing is forwarded to or
+/// from the pod while its namespace and veth pair are destroyed in the background: the
+/// kernel finishes that asynchronously, and meanwhile the old pod could still answer ARP for
+/// an address a new pod has already been given.
+pub(crate) async fn take_down(host: &Handle, host_name: &str) -> Result<(), NetError> {
+    match host.link().set(LinkUnspec::new_with_name(host_name).down().build()).execute().await {
+        Err(e) if errno(&e) != Some(Errno::ENODEV) => Err(NetError::netlink(format!("take {host_name} down"), e)),
+        _ => Ok(()),
+    }
+}
+
 /// Deletes a host end whose peer is not in the pod's namespace (left by an interrupted setup),
 /// so that `create` can reuse the name; absent is fine.
 pub(crate) async fn delete_stale(host: &Handle, host_name: &str) -> Result<(), NetError> {
