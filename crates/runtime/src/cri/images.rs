@@ -87,7 +87,7 @@ fn credentials_for(domain: &str, auth: &[RegistryAuth]) -> Option<Credentials> {
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, RuntimeError> + Send + 'static,
 ) -> Result<T, RuntimeError> {
-    tokio::task::spawn_blocking(work).await.map_err(|error| RuntimeError::Other(error.to_string()))?
+    super::filesystem_work(work).await?
 }
 
 #[cfg(test)]

@@ -268,10 +268,7 @@ impl Runtime for NodeRuntime {
         }
         let cgroups = self.cgroups.clone();
         let (uid, resources) = (config.pod_uid.clone(), config.resources.clone());
-        tokio::task::spawn_blocking(move || cgroups.create_pod_cgroup(&uid, &resources))
-            .await
-            .map_err(other)?
-            .map_err(other)?;
+        filesystem_work(move || cgroups.create_pod_cgroup(&uid, &resources)).await?.map_err(other)?;
         SandboxRecord::from_config(config).write(&pod_dir)?;
         let args: Vec<&str> = self.shim_args_prefix.iter().map(String::as_str).collect();
         // hostNetwork: the containers see the node's name, as with the kubelet, which gives a
@@ -332,7 +329,7 @@ impl Runtime for NodeRuntime {
         let store = self.store.clone();
         let cgroups = self.cgroups.clone();
         let uid = pod_uid.to_string();
-        tokio::task::spawn_blocking(move || -> Result<()> {
+        filesystem_work(move || -> Result<()> {
             for meta in ContainerMeta::list(&pod_dir.join("meta")) {
                 store.remove_rootfs(&meta.id).map_err(other)?;
             }
@@ -346,8 +343,7 @@ impl Runtime for NodeRuntime {
                 _ => Ok(()),
             }
         })
-        .await
-        .map_err(other)?
+        .await?
     }
 
     async fn list_pod_sandboxes(&self) -> Result<Vec<String>> {
@@ -383,9 +379,8 @@ impl Runtime for NodeRuntime {
         meta.write(&pod_dir.join("meta"))?;
         let store = self.store.clone();
         let cid = id.clone();
-        let rootfs = tokio::task::spawn_blocking(move || store.prepare_rootfs(&cid, &record))
-            .await
-            .map_err(other)?
+        let rootfs = filesystem_work(move || store.prepare_rootfs(&cid, &record))
+            .await?
             .map_err(|e| RuntimeError::CreateContainer(format!("prepare the root filesystem: {e}")))?;
         let user = resolve_user(
             &rootfs,
@@ -482,7 +477,7 @@ impl Runtime for NodeRuntime {
         }
         let store = self.store.clone();
         let id = container_id.to_string();
-        tokio::task::spawn_blocking(move || store.remove_rootfs(&id)).await.map_err(other)?.map_err(other)?;
+        filesystem_work(move || store.remove_rootfs(&id)).await?.map_err(other)?;
         let _ = std::fs::remove_dir_all(pod_dir.join("bundles").join(container_id));
         let _ = std::fs::remove_file(meta_dir.join(format!("{container_id}.json")));
         Ok(())
@@ -692,6 +687,26 @@ fn check_name(name: &str) -> Result<()> {
         && !name.starts_with('.')
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
     if ok { Ok(()) } else { Err(RuntimeError::Other(format!("invalid identifier {name:?}"))) }
+}
+
+/// Pod set-up and tear-down steps that block (mounts, cgroup files, removing trees, image
+/// records) run in at most this many threads at once. Each is a few milliseconds of syscalls.
+/// Unbounded, a burst of pods started a blocking thread per step, and each of those threads
+/// kept its own allocator heap: in `peapod-bench pods` the server's Pss grew 0.87 MiB per pod
+/// (1.40 MiB per pod with the shims), against 0.35 (0.83-0.89) with this bound.
+const FILESYSTEM_WORKERS: usize = 4;
+static FILESYSTEM_PERMITS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(FILESYSTEM_WORKERS);
+
+pub(crate) async fn filesystem_work<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    // The semaphore is never closed. The permit moves into the thread, so a caller that gives
+    // up waiting does not free it while the work still runs.
+    let permit = FILESYSTEM_PERMITS.acquire().await.map_err(other)?;
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        work()
+    })
+    .await
+    .map_err(other)
 }
 
 fn other(error: impl std::fmt::Display) -> RuntimeError {

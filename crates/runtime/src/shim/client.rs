@@ -84,7 +84,8 @@ impl ShimClient {
         if ShimClient::connect(pod_dir).await.is_ok() {
             return Err(ShimError::AlreadyRunning(pod_dir.to_path_buf()));
         }
-        tokio::fs::create_dir_all(pod_dir).await?;
+        // One mkdir, too short for a blocking thread of its own.
+        std::fs::create_dir_all(pod_dir)?;
         let mut cmd = tokio::process::Command::new(exe);
         cmd.args(args_prefix)
             .arg("--pod-dir")
