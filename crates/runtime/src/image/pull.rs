@@ -122,8 +122,11 @@ impl Puller {
         let conn = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()
+            // HTTP/1.1 only: over HTTP/2 a TLS alert that arrives after the handshake (a registry
+            // refusing a missing client certificate, with TLS 1.3) reached the request only as
+            // "channel closed"; over HTTP/1.1 it is "received fatal alert: BadCertificate".
+            // Layers download in parallel over several connections either way.
             .enable_http1()
-            .enable_http2()
             .build();
         let c: HttpsClient = Client::builder(TokioExecutor::new()).build(conn);
         clients.insert(ep.host.clone(), c.clone());
@@ -681,34 +684,62 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 /// rustls client config for an endpoint: system roots plus `ca_file`; `insecure_skip_verify`
-/// accepts any certificate (k3s semantics).
+/// accepts any certificate (k3s semantics); `cert_file` with `key_file` is the client
+/// certificate presented to registries that require one (mutual TLS).
 fn tls_config(ep: &Endpoint) -> Result<rustls::ClientConfig, PullError> {
+    use rustls_pki_types::pem::PemObject;
     let tls_err = |message: String| PullError::Tls { host: ep.host.clone(), message };
+    let file_err = |path: &std::path::Path, e: &dyn std::fmt::Display| tls_err(format!("{}: {e}", path.display()));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| tls_err(e.to_string()))?;
     let tls = ep.config.tls.clone().unwrap_or_default();
-    if tls.insecure_skip_verify {
-        return Ok(builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
-            .with_no_client_auth());
-    }
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_native_certs::load_native_certs().certs {
-        let _ = roots.add(c);
-    }
-    if let Some(ca) = &tls.ca_file {
-        use rustls_pki_types::pem::PemObject;
-        for c in rustls_pki_types::CertificateDer::pem_file_iter(ca)
-            .map_err(|e| tls_err(format!("{}: {e}", ca.display())))?
-        {
-            let c = c.map_err(|e| tls_err(format!("{}: {e}", ca.display())))?;
-            roots.add(c).map_err(|e| tls_err(e.to_string()))?;
+    // Read before anything else, so a wrong client certificate setting is reported as such
+    // whatever else is configured.
+    let client_identity = match (&tls.cert_file, &tls.key_file) {
+        (None, None) => None,
+        (Some(_), None) => return Err(tls_err("cert_file is set without key_file".into())),
+        (None, Some(_)) => return Err(tls_err("key_file is set without cert_file".into())),
+        (Some(cert_file), Some(key_file)) => {
+            let chain = rustls_pki_types::CertificateDer::pem_file_iter(cert_file)
+                .map_err(|e| file_err(cert_file, &e))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| file_err(cert_file, &e))?;
+            if chain.is_empty() {
+                return Err(file_err(cert_file, &"no PEM certificate in the file"));
+            }
+            let key = rustls_pki_types::PrivateKeyDer::from_pem_file(key_file).map_err(|e| file_err(key_file, &e))?;
+            Some((chain, key))
         }
+    };
+    let builder = if tls.insecure_skip_verify {
+        builder.dangerous().with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
+    } else {
+        let mut roots = rustls::RootCertStore::empty();
+        for c in rustls_native_certs::load_native_certs().certs {
+            let _ = roots.add(c);
+        }
+        if let Some(ca) = &tls.ca_file {
+            let mut added = 0;
+            for c in rustls_pki_types::CertificateDer::pem_file_iter(ca).map_err(|e| file_err(ca, &e))? {
+                let c = c.map_err(|e| file_err(ca, &e))?;
+                roots.add(c).map_err(|e| file_err(ca, &e))?;
+                added += 1;
+            }
+            if added == 0 {
+                return Err(file_err(ca, &"no PEM certificate in the file"));
+            }
+        }
+        builder.with_root_certificates(roots)
+    };
+    match client_identity {
+        None => Ok(builder.with_no_client_auth()),
+        Some((chain, key)) => builder.with_client_auth_cert(chain, key).map_err(|e| {
+            let (cert_file, key_file) = (tls.cert_file.unwrap_or_default(), tls.key_file.unwrap_or_default());
+            tls_err(format!("client certificate {} with key {}: {e}", cert_file.display(), key_file.display()))
+        }),
     }
-    Ok(builder.with_root_certificates(roots).with_no_client_auth())
 }
 
 #[derive(Debug)]
