@@ -60,13 +60,16 @@ impl BodyFormat {
 
 /// Parses a body into a JSON value, whatever its format.
 pub fn decode_body(format: BodyFormat, body: &[u8]) -> Result<Value, DecodeError> {
-    let value = match format {
-        BodyFormat::Json => parse_json(body)?,
-        BodyFormat::Yaml => parse_yaml(body)?,
-        BodyFormat::Protobuf => crate::protobuf::decode(body).map_err(|e| DecodeError::Malformed(e.to_string()))?,
-    };
-    check_depth(&value)?;
-    Ok(value)
+    match format {
+        // Both check the nesting depth themselves.
+        BodyFormat::Json => parse_json(body),
+        BodyFormat::Yaml => parse_yaml(body),
+        BodyFormat::Protobuf => {
+            let value = crate::protobuf::decode(body).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+            check_depth(&value)?;
+            Ok(value)
+        }
+    }
 }
 
 /// JSON with serde_json's own recursion limit (128), mapped to a 400.

@@ -42,7 +42,8 @@ pub async fn create(request: ResourceRequest) -> ApiResult<Response> {
     let has_name = objects::metadata_str(&object, "name").is_some_and(|n| !n.is_empty());
     let attempts = if has_name || generate_name.is_none() { 1 } else { GENERATE_NAME_ATTEMPTS };
     for attempt in 1..=attempts {
-        let mut candidate = object.clone();
+        // Only a generated name can be tried again; the object itself is needed once.
+        let mut candidate = if attempt < attempts { object.clone() } else { std::mem::take(&mut object) };
         if let (false, Some(prefix)) = (has_name, &generate_name) {
             let name = format!("{prefix}{}", objects::generate_name_suffix());
             metadata_mut(&mut candidate).insert("name".into(), json!(name));
