@@ -341,7 +341,7 @@ fn prepare_update(
     let mut next = match scope {
         UpdateScope::Status => {
             // Only status (and metadata other than the immutable parts) may change.
-            let mut next = desired.clone();
+            let mut next = desired;
             if let (Some(map), Some(current_map)) = (next.as_object_mut(), current.as_object()) {
                 for (field, value) in current_map {
                     if field != "status" && field != "metadata" {

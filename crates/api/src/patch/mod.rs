@@ -40,7 +40,8 @@ pub fn apply_json_patch(original: &Value, patch: &Value) -> Result<Value, PatchE
 ///
 /// A `null` or scalar patch is a 400 ("Invalid JSON Patch"); a list patch replaces the whole
 /// document, as in kube-apiserver (whose typed decoding then rejects it).
-pub fn apply_merge_patch(original: &Value, patch: &Value) -> Result<Value, PatchError> {
+/// The original is taken by value: the patch is applied to it in place.
+pub fn apply_merge_patch(original: Value, patch: &Value) -> Result<Value, PatchError> {
     merge::apply(original, patch)
 }
 

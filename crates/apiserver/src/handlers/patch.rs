@@ -70,7 +70,7 @@ pub fn apply_patch_body(
     objects::metadata_mut(&mut original).remove("resourceVersion");
     let result = match patch_type {
         PatchType::Json => api::patch::apply_json_patch(&original, patch),
-        PatchType::Merge => api::patch::apply_merge_patch(&original, patch),
+        PatchType::Merge => api::patch::apply_merge_patch(original, patch),
         PatchType::StrategicMerge => api::patch::apply_strategic_merge_patch(api_version, kind, &original, patch),
     };
     // The patch module classifies errors as kube-apiserver's patch handler does.
