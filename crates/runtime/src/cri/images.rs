@@ -87,7 +87,7 @@ fn credentials_for(domain: &str, auth: &[RegistryAuth]) -> Option<Credentials> {
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, RuntimeError> + Send + 'static,
 ) -> Result<T, RuntimeError> {
-    super::filesystem_work(work).await?
+    super::setup_work(work).await?
 }
 
 #[cfg(test)]

@@ -268,7 +268,7 @@ impl Runtime for NodeRuntime {
         }
         let cgroups = self.cgroups.clone();
         let (uid, resources) = (config.pod_uid.clone(), config.resources.clone());
-        filesystem_work(move || cgroups.create_pod_cgroup(&uid, &resources)).await?.map_err(other)?;
+        setup_work(move || cgroups.create_pod_cgroup(&uid, &resources)).await?.map_err(other)?;
         SandboxRecord::from_config(config).write(&pod_dir)?;
         let args: Vec<&str> = self.shim_args_prefix.iter().map(String::as_str).collect();
         // hostNetwork: the containers see the node's name, as with the kubelet, which gives a
@@ -329,7 +329,7 @@ impl Runtime for NodeRuntime {
         let store = self.store.clone();
         let cgroups = self.cgroups.clone();
         let uid = pod_uid.to_string();
-        filesystem_work(move || -> Result<()> {
+        teardown_work(move || -> Result<()> {
             for meta in ContainerMeta::list(&pod_dir.join("meta")) {
                 store.remove_rootfs(&meta.id).map_err(other)?;
             }
@@ -379,7 +379,7 @@ impl Runtime for NodeRuntime {
         meta.write(&pod_dir.join("meta"))?;
         let store = self.store.clone();
         let cid = id.clone();
-        let rootfs = filesystem_work(move || store.prepare_rootfs(&cid, &record))
+        let rootfs = setup_work(move || store.prepare_rootfs(&cid, &record))
             .await?
             .map_err(|e| RuntimeError::CreateContainer(format!("prepare the root filesystem: {e}")))?;
         let user = resolve_user(
@@ -477,7 +477,7 @@ impl Runtime for NodeRuntime {
         }
         let store = self.store.clone();
         let id = container_id.to_string();
-        filesystem_work(move || store.remove_rootfs(&id)).await?.map_err(other)?;
+        teardown_work(move || store.remove_rootfs(&id)).await?.map_err(other)?;
         let _ = std::fs::remove_dir_all(pod_dir.join("bundles").join(container_id));
         let _ = std::fs::remove_file(meta_dir.join(format!("{container_id}.json")));
         Ok(())
@@ -689,18 +689,33 @@ fn check_name(name: &str) -> Result<()> {
     if ok { Ok(()) } else { Err(RuntimeError::Other(format!("invalid identifier {name:?}"))) }
 }
 
-/// Pod set-up and tear-down steps that block (mounts, cgroup files, removing trees, image
-/// records) run in at most this many threads at once. Each is a few milliseconds of syscalls.
-/// Unbounded, a burst of pods started a blocking thread per step, and each of those threads
-/// kept its own allocator heap: in `peapod-bench pods` the server's Pss grew 0.87 MiB per pod
-/// (1.40 MiB per pod with the shims), against 0.35 (0.83-0.89) with this bound.
+/// Blocking file work of the node runtime (mounts, cgroup files, image records; removing
+/// trees) runs in at most this many threads at once for set-up, and as many for tear-down, so
+/// that removing big writable layers never holds up pods starting. Each step is usually a few
+/// milliseconds of syscalls. Unbounded, a burst of pods started a blocking thread per step, and
+/// each of those threads kept its own allocator heap: in `peapod-bench pods` memory per pod was
+/// 1.40 MiB, 0.83-0.89 MiB with this bound.
 const FILESYSTEM_WORKERS: usize = 4;
-static FILESYSTEM_PERMITS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(FILESYSTEM_WORKERS);
+static SETUP_PERMITS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(FILESYSTEM_WORKERS);
+static TEARDOWN_PERMITS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(FILESYSTEM_WORKERS);
 
-pub(crate) async fn filesystem_work<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-    // The semaphore is never closed. The permit moves into the thread, so a caller that gives
+/// Set-up work (and image records) on the bounded blocking threads.
+pub(crate) async fn setup_work<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    bounded_blocking(&SETUP_PERMITS, work).await
+}
+
+/// Tear-down work on threads of its own bound.
+async fn teardown_work<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    bounded_blocking(&TEARDOWN_PERMITS, work).await
+}
+
+async fn bounded_blocking<T: Send + 'static>(
+    permits: &'static tokio::sync::Semaphore,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T> {
+    // The semaphores are never closed. The permit moves into the thread, so a caller that gives
     // up waiting does not free it while the work still runs.
-    let permit = FILESYSTEM_PERMITS.acquire().await.map_err(other)?;
+    let permit = permits.acquire().await.map_err(other)?;
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
         work()
