@@ -156,6 +156,19 @@ fn pulls_over_mutual_tls() {
     assert!(matches!(error, PullError::Tls { .. }) && error.to_string().contains("missing.key"), "{error}");
     let error = pull(registries(&host, &tls_lines(&[("ca_file", &missing)], false))).unwrap_err();
     assert!(matches!(error, PullError::Tls { .. }) && error.to_string().contains("missing.key"), "{error}");
+    // Files that hold no certificate (a key, text that is not PEM): errors naming the file.
+    let not_pem = certs.join("not-pem.txt");
+    std::fs::write(&not_pem, "not a certificate\n").unwrap();
+    for (field, file) in [("ca_file", &key), ("ca_file", &not_pem)] {
+        let error = pull(registries(&host, &tls_lines(&[(field, file)], false))).unwrap_err();
+        let message = error.to_string();
+        assert!(matches!(error, PullError::Tls { .. }), "{error:?}");
+        assert!(message.contains(&file.display().to_string()) && message.contains(&host), "{message}");
+    }
+    let error = pull(registries(&host, &tls_lines(&[("cert_file", &not_pem), ("key_file", &key)], true))).unwrap_err();
+    assert!(matches!(error, PullError::Tls { .. }) && error.to_string().contains("not-pem.txt"), "{error}");
+    let error = pull(registries(&host, &tls_lines(&[("cert_file", &cert), ("key_file", &not_pem)], true))).unwrap_err();
+    assert!(matches!(error, PullError::Tls { .. }) && error.to_string().contains("not-pem.txt"), "{error}");
     // A key that is not the certificate's.
     let error =
         pull(registries(&host, &tls_lines(&[("cert_file", &cert), ("key_file", &certs.join("server.key"))], true)))
