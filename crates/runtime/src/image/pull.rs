@@ -694,6 +694,17 @@ fn tls_config(ep: &Endpoint) -> Result<rustls::ClientConfig, PullError> {
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| tls_err(e.to_string()))?;
+    // The certificates of a PEM file: an unreadable file or one without any is an error.
+    let certificates = |path: &std::path::Path| -> Result<Vec<rustls_pki_types::CertificateDer<'static>>, PullError> {
+        let certificates = rustls_pki_types::CertificateDer::pem_file_iter(path)
+            .map_err(|e| file_err(path, &e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| file_err(path, &e))?;
+        if certificates.is_empty() {
+            return Err(file_err(path, &"no PEM certificate in the file"));
+        }
+        Ok(certificates)
+    };
     let tls = ep.config.tls.clone().unwrap_or_default();
     // Read before anything else, so a wrong client certificate setting is reported as such
     // whatever else is configured.
@@ -702,15 +713,9 @@ fn tls_config(ep: &Endpoint) -> Result<rustls::ClientConfig, PullError> {
         (Some(_), None) => return Err(tls_err("cert_file is set without key_file".into())),
         (None, Some(_)) => return Err(tls_err("key_file is set without cert_file".into())),
         (Some(cert_file), Some(key_file)) => {
-            let chain = rustls_pki_types::CertificateDer::pem_file_iter(cert_file)
-                .map_err(|e| file_err(cert_file, &e))?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| file_err(cert_file, &e))?;
-            if chain.is_empty() {
-                return Err(file_err(cert_file, &"no PEM certificate in the file"));
-            }
+            let chain = certificates(cert_file)?;
             let key = rustls_pki_types::PrivateKeyDer::from_pem_file(key_file).map_err(|e| file_err(key_file, &e))?;
-            Some((chain, key))
+            Some((cert_file, key_file, chain, key))
         }
     };
     let builder = if tls.insecure_skip_verify {
@@ -721,22 +726,15 @@ fn tls_config(ep: &Endpoint) -> Result<rustls::ClientConfig, PullError> {
             let _ = roots.add(c);
         }
         if let Some(ca) = &tls.ca_file {
-            let mut added = 0;
-            for c in rustls_pki_types::CertificateDer::pem_file_iter(ca).map_err(|e| file_err(ca, &e))? {
-                let c = c.map_err(|e| file_err(ca, &e))?;
+            for c in certificates(ca)? {
                 roots.add(c).map_err(|e| file_err(ca, &e))?;
-                added += 1;
-            }
-            if added == 0 {
-                return Err(file_err(ca, &"no PEM certificate in the file"));
             }
         }
         builder.with_root_certificates(roots)
     };
     match client_identity {
         None => Ok(builder.with_no_client_auth()),
-        Some((chain, key)) => builder.with_client_auth_cert(chain, key).map_err(|e| {
-            let (cert_file, key_file) = (tls.cert_file.unwrap_or_default(), tls.key_file.unwrap_or_default());
+        Some((cert_file, key_file, chain, key)) => builder.with_client_auth_cert(chain, key).map_err(|e| {
             tls_err(format!("client certificate {} with key {}: {e}", cert_file.display(), key_file.display()))
         }),
     }
